@@ -1,0 +1,267 @@
+"""Progressive architecture learning of DrNAS (Chen et al., ICLR 2021, section 2.4).
+
+The search is split into stages. A stage runs with partial channel connections (each mixed op
+sees 1/K of the channels, PC-DARTS); after it, every candidate op is *widened* to the next,
+smaller K with the random mapping g of eq. 7–8, and each edge's op set is *pruned* to the ops
+with the largest Dirichlet concentration β, so that peak memory stays about constant.
+
+* ``random_mapping`` / ``widen_conv`` / ``widen_bn`` / ``widen_mixed_op`` / ``widen_supernet``: eq. 7–8.
+* ``top_ops`` / ``prune_mixed_op`` / ``prune_supernet``: op pruning by the learnt β.
+* ``next_stage`` / ``restructure``: one stage transition of a (supernet, model, guide) triple, and
+  re-applying a recorded structure before loading a checkpoint (resume).
+* ``peak_memory`` / ``stage_memory_report``: peak memory of one search step, per stage.
+* ``Progressive``: the search callback (config ``search.callbacks: [{name: progressive, ...}]``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+
+from pyronas.ops import FactorizedReduce, Zero
+from pyronas.supernet import MixedOp, SearchCell, Supernet
+
+log = logging.getLogger(__name__)
+
+
+# --- widening (eq. 7-8) -------------------------------------------------------------------------
+def random_mapping(n: int, q: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """g: {0..q-1} -> {0..n-1}, g(j) = j for j < n, a uniform random sample for j >= n (eq. 7, 0-based)."""
+    if q < n:
+        raise ValueError(f"cannot widen {n} channels to {q}")
+    extra = torch.randint(0, n, (q - n,), generator=generator)
+    return torch.cat([torch.arange(n), extra])
+
+
+def widen_conv(conv: nn.Conv2d, g_in: torch.Tensor, g_out: torch.Tensor) -> nn.Conv2d:
+    """U_{o,i,h,w} = W_{g_out(o), g_in(i), h, w} (eq. 8), no division by the replication factor.
+
+    A depthwise conv (``groups == in_channels``) has one filter per channel: U_o = W_{g_out(o)}
+    with ``g_in`` and ``g_out`` the same mapping.
+    """
+    W = conv.weight.detach()
+    depthwise = conv.groups > 1 and conv.groups == conv.in_channels
+    if conv.groups > 1 and not depthwise:
+        raise ValueError("only dense and depthwise convolutions can be widened")
+    if depthwise and not torch.equal(g_in, g_out):
+        raise ValueError("a depthwise conv is widened with one mapping for inputs and outputs")
+    new_in, new_out = len(g_in), len(g_out)
+    new = nn.utils.skip_init(  # no init: every value is copied, and the global RNG stays untouched
+        nn.Conv2d, new_in, new_out, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+        groups=new_in if depthwise else 1, bias=conv.bias is not None,
+        device=W.device, dtype=W.dtype,
+    )
+    g_out_d, g_in_d = g_out.to(W.device), g_in.to(W.device)
+    U = W[g_out_d] if depthwise else W[g_out_d][:, g_in_d]
+    with torch.no_grad():
+        new.weight.copy_(U)
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias[g_out_d])
+    new.train(conv.training)
+    return new
+
+
+def widen_bn(bn: nn.BatchNorm2d, g: torch.Tensor) -> nn.BatchNorm2d:
+    """BatchNorm of the widened channels: affine parameters and running statistics copied through g."""
+    ref = bn.weight if bn.affine else bn.running_mean
+    device = ref.device if ref is not None else None
+    new = nn.BatchNorm2d(
+        len(g), bn.eps, bn.momentum, bn.affine, bn.track_running_stats, device=device,
+    )
+    with torch.no_grad():
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            old = getattr(bn, name)
+            if old is not None:
+                getattr(new, name).copy_(old[g.to(old.device)])
+        if bn.track_running_stats:
+            new.num_batches_tracked.copy_(bn.num_batches_tracked)
+    new.train(bn.training)
+    return new
+
+
+def _widen_child(parent: nn.Module, name: str, child: nn.Module, g: torch.Tensor, generator) -> None:
+    """Widen ``parent.<name>`` whose channel count is ``n`` to ``len(g)`` with mapping ``g``."""
+    if isinstance(child, nn.Conv2d):
+        setattr(parent, name, widen_conv(child, g, g))
+    elif isinstance(child, nn.BatchNorm2d):
+        setattr(parent, name, widen_bn(child, g))
+    elif isinstance(child, FactorizedReduce):
+        # two stride-2 1x1 convs, each to half the channels, concatenated before the BN
+        n, q = child.conv_1.out_channels, len(g) // 2
+        half = random_mapping(n, q, generator)
+        child.conv_1 = widen_conv(child.conv_1, g, half)
+        child.conv_2 = widen_conv(child.conv_2, g, half)
+        child.bn = widen_bn(child.bn, torch.cat([half, half + n]))
+    elif isinstance(child, Zero):
+        child.C_out = len(g)
+    else:
+        for sub_name, sub in child.named_children():
+            _widen_child(child, sub_name, sub, g, generator)
+
+
+def widen_mixed_op(mixed: MixedOp, partial_channels: int, generator: torch.Generator | None = None) -> None:
+    """Widen every op of ``mixed`` from ``C / K`` to ``C / partial_channels`` channels (eq. 7–8).
+
+    One mapping g per op (a "layer" of eq. 8); it is used for the input and output channels of
+    every conv inside that op, so the copied channels line up along the op's conv chain.
+    """
+    if mixed.k % partial_channels:
+        raise ValueError(f"partial channels {mixed.k} -> {partial_channels}: not an integer widening factor")
+    n, q = mixed.C // mixed.k, mixed.C // partial_channels
+    if q == n:
+        return
+    for i, op in enumerate(mixed.ops):
+        _widen_child(mixed.ops, str(i), op, random_mapping(n, q, generator), generator)
+    mixed.k = partial_channels
+
+
+def search_cells(supernet: Supernet) -> list[SearchCell]:
+    return [c for c in supernet.cells if isinstance(c, SearchCell)]
+
+
+def widen_supernet(supernet: Supernet, partial_channels: int, generator: torch.Generator | None = None) -> None:
+    """Widen every mixed op of ``supernet`` to partial channel parameter ``partial_channels``."""
+    for cell in search_cells(supernet):
+        for mixed in cell.edges:
+            widen_mixed_op(mixed, partial_channels, generator)
+
+
+def partial_channels_of(supernet: Supernet) -> int:
+    """The current K of the supernet's mixed ops (all equal)."""
+    ks = {m.k for cell in search_cells(supernet) for m in cell.edges}
+    if len(ks) != 1:
+        raise ValueError(f"mixed ops disagree on partial channels: {sorted(ks)}")
+    return ks.pop()
+
+
+# --- pruning by β -------------------------------------------------------------------------------
+def top_ops(op_probs: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Indices ``[edges, k]`` of the ``k`` ops with the largest Dirichlet mean β_o/Σβ (equivalently,
+    largest β_o) on each edge, kept in their current order."""
+    out = {}
+    for kind, p in op_probs.items():
+        if not 0 < k <= p.shape[-1]:
+            raise ValueError(f"cannot keep {k} of {p.shape[-1]} ops")
+        out[kind] = p.topk(k, dim=-1).indices.sort(dim=-1).values.cpu()
+    return out
+
+
+def prune_mixed_op(mixed: MixedOp, keep: list[int]) -> None:
+    """Keep only ops ``keep`` (indices into the current ``op_names``) of one edge."""
+    mixed.op_names = [mixed.op_names[i] for i in keep]
+    mixed.ops = nn.ModuleList(mixed.ops[i] for i in keep)
+
+
+def prune_supernet(supernet: Supernet, keep: dict[str, torch.Tensor]) -> None:
+    """Prune edge ``e`` of every cell of kind ``kind`` to ops ``keep[kind][e]``."""
+    for cell in search_cells(supernet):
+        if cell.kind in keep:
+            for e, mixed in enumerate(cell.edges):
+                prune_mixed_op(mixed, [int(i) for i in keep[cell.kind][e]])
+
+
+def _sync_shapes(supernet: Supernet, model, guide) -> None:
+    shapes = supernet.arch_shapes()
+    model.prior.arch_shapes = dict(shapes)
+    guide.arch_shapes = dict(shapes)
+
+
+def _prune_program(supernet: Supernet, model, guide, keep: dict[str, torch.Tensor]) -> None:
+    if not hasattr(guide, "prune_ops"):
+        raise TypeError(f"{type(guide).__name__} cannot prune its op set (no prune_ops method)")
+    prune_supernet(supernet, keep)
+    guide.prune_ops(keep)
+    _sync_shapes(supernet, model, guide)
+
+
+def next_stage(
+    supernet: Supernet,
+    model,
+    guide,
+    num_ops: int | None,
+    partial_channels: int,
+    generator: torch.Generator | None = None,
+) -> dict[str, list[list[str]]]:
+    """One DrNAS stage transition: prune every edge to the ``num_ops`` ops of largest β (the
+    guide's parameters pruned alike), then widen to ``partial_channels`` (eq. 7–8).
+
+    Returns the op names per edge of every cell kind after the transition.
+    """
+    shapes = supernet.arch_shapes()
+    if num_ops is not None and any(num_ops < o for _, o in shapes.values()):
+        _prune_program(supernet, model, guide, top_ops(guide.op_probs(), num_ops))
+    widen_supernet(supernet, partial_channels, generator)
+    return {kind: supernet.candidate_ops(kind) for kind in shapes}
+
+
+def restructure(supernet: Supernet, model, guide, op_names: dict[str, list[list[str]]], partial_channels: int) -> None:
+    """Re-apply a recorded stage structure to a freshly built program before loading its weights
+    (resume after a stage change): prune to ``op_names`` and widen to ``partial_channels``; the
+    widened values are then overwritten by the checkpoint."""
+    keep = {}
+    for kind, names in op_names.items():
+        current = supernet.candidate_ops(kind)
+        keep[kind] = torch.tensor([[cur.index(n) for n in want] for cur, want in zip(current, names, strict=True)])
+    if any(keep[k].shape[-1] < len(supernet.candidate_ops(k)[0]) for k in keep):
+        _prune_program(supernet, model, guide, keep)
+    widen_supernet(supernet, partial_channels, torch.Generator().manual_seed(0))  # leaves the global RNG alone
+
+
+# --- peak memory --------------------------------------------------------------------------------
+def peak_memory(step: Callable[[], None], device: torch.device | str = "cpu") -> dict[str, float]:
+    """Peak memory of one call of ``step`` (e.g. loss + backward of a search step), in MiB.
+
+    * CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` — the allocator's
+      true peak (``peak_mib``).
+    * CPU: torch's CPU allocator has no peak counter and ``tracemalloc`` does not see tensor
+      storage (it tracks Python's allocator only); ``ru_maxrss`` is a process-lifetime maximum, so
+      its deltas stay 0 once an earlier stage was larger. We therefore report what dominates
+      training memory: the bytes of the distinct tensors autograd saves for backward during
+      ``step`` (``torch.autograd.graph.saved_tensors_hooks``) plus parameters and gradients
+      (``peak_mib`` = activations + 2 · parameters). Deterministic, so comparable across stages.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        step()
+        torch.cuda.synchronize(device)
+        return {"peak_mib": torch.cuda.max_memory_allocated(device) / 2**20, "method": "cuda_max_memory_allocated"}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if isinstance(t, torch.Tensor) and t.layout == torch.strided:
+            st = t.untyped_storage()
+            seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return {"activations_mib": sum(seen.values()) / 2**20, "method": "saved_tensors_bytes"}
+
+
+def stage_memory_report(
+    supernet: Supernet, model, guide, objective, x: torch.Tensor, y: torch.Tensor, n_data: int
+) -> dict[str, float]:
+    """Peak memory (MiB) of one loss + backward of the current stage's program on batch (x, y).
+
+    See ``peak_memory`` for what is measured on CUDA and on CPU. Also reports the stage's K and
+    the number of candidate ops per edge.
+    """
+    def step() -> None:
+        loss, _ = objective.loss(model, guide, x, y, n_data)
+        loss.backward()
+
+    supernet.zero_grad(set_to_none=True)
+    report = peak_memory(step, x.device)
+    if "activations_mib" in report:
+        params = sum(p.numel() * p.element_size() for p in supernet.parameters()) / 2**20
+        report["params_mib"] = params
+        report["peak_mib"] = report["activations_mib"] + 2 * params
+    supernet.zero_grad(set_to_none=True)
+    report["partial_channels"] = partial_channels_of(supernet)
+    report["num_ops"] = max(o for _, o in supernet.arch_shapes().values())
+    return report
