@@ -61,10 +61,27 @@ class Exploration(Callback):
 
     def __init__(self, num_samples: int = 100):
         self.num_samples = num_samples
+        self.last_epoch = -1
 
     def on_epoch_end(self, search, epoch: int) -> None:
+        self.last_epoch = epoch
         study = exploration_study(search.guide, search.supernet, search.space, self.num_samples, seed=epoch)
         study = {"epoch": epoch, **study}
         if search.out_dir is not None:
             with open(Path(search.out_dir) / FILENAME, "a") as f:
                 f.write(json.dumps(study) + "\n")
+
+    def state_dict(self) -> dict:
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_epoch = state["last_epoch"]
+
+    def on_resume(self, search) -> None:
+        """Drop lines of epochs after the checkpoint (written before an interruption), so a resumed
+        run has exactly one line per epoch."""
+        path = Path(search.out_dir) / FILENAME if search.out_dir is not None else None
+        if path is None or not path.exists():
+            return
+        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["epoch"] <= self.last_epoch]
+        path.write_text("".join(ln + "\n" for ln in lines))

@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
+from pyronas.callbacks import Callback
 from pyronas.ops import FactorizedReduce, Zero
 from pyronas.supernet import MixedOp, SearchCell, Supernet
 
@@ -255,13 +256,120 @@ def stage_memory_report(
         loss, _ = objective.loss(model, guide, x, y, n_data)
         loss.backward()
 
-    supernet.zero_grad(set_to_none=True)
+    model.zero_grad(set_to_none=True)
+    guide.zero_grad(set_to_none=True)
     report = peak_memory(step, x.device)
     if "activations_mib" in report:
         params = sum(p.numel() * p.element_size() for p in supernet.parameters()) / 2**20
         report["params_mib"] = params
         report["peak_mib"] = report["activations_mib"] + 2 * params
-    supernet.zero_grad(set_to_none=True)
+    model.zero_grad(set_to_none=True)
+    guide.zero_grad(set_to_none=True)
     report["partial_channels"] = partial_channels_of(supernet)
     report["num_ops"] = max(o for _, o in supernet.arch_shapes().values())
     return report
+
+
+# --- the search callback ------------------------------------------------------------------------
+class Progressive(Callback):
+    """DrNAS progressive learning as a search callback (section 2.4).
+
+    Stage ``s`` runs ``epochs[s]`` epochs with partial channel parameter ``partial_channels[s]``
+    and ``num_ops[s]`` candidate ops per edge. At the end of a stage every edge is pruned to the
+    ops of largest β and every op is widened to the next K (``next_stage``); then the optimizers
+    are rebuilt over the new parameters (the weights' learning-rate schedule continues over all
+    epochs, as in the official code). The per-stage peak memory of one search step is logged and
+    stored in ``memory`` (see ``stage_memory_report``).
+
+    Args:
+        epochs: epochs per stage; their sum must equal ``search.epochs`` (paper: [25, 25]).
+        partial_channels: K per stage, each dividing the previous one (paper: [6, 3]).
+        num_ops: candidate ops per edge per stage, ``null`` = keep all (paper: [8, 4]).
+        record_memory: measure one step's peak memory at the start of every stage.
+
+    Resume: ``state_dict`` keeps the stage and the structure (op names per edge, K); ``on_resume``
+    re-applies it to the freshly built supernet and guide before the search loads their weights.
+    Use ``search.keep: last``: a guide state from an earlier stage does not fit a pruned guide.
+    """
+
+    def __init__(
+        self,
+        epochs: list[int],
+        partial_channels: list[int],
+        num_ops: list[int | None] | None = None,
+        record_memory: bool = True,
+    ):
+        num_ops = list(num_ops) if num_ops is not None else [None] * len(epochs)
+        if not (len(epochs) == len(partial_channels) == len(num_ops)) or not epochs:
+            raise ValueError("progressive: epochs, partial_channels and num_ops need one entry per stage")
+        for s in range(1, len(epochs)):
+            if partial_channels[s - 1] % partial_channels[s]:
+                raise ValueError(
+                    f"progressive.partial_channels: {partial_channels[s - 1]} -> {partial_channels[s]} "
+                    "is not an integer widening factor"
+                )
+        self.epochs, self.partial_channels, self.num_ops = list(epochs), list(partial_channels), num_ops
+        self.ends = [sum(self.epochs[: s + 1]) for s in range(len(self.epochs))]
+        self.record_memory = record_memory
+        self.stage = 0
+        self.structure: dict | None = None
+        self.memory: list[dict] = []
+
+    def on_search_start(self, search) -> None:
+        if self.ends[-1] != search.cfg.search.epochs:
+            raise ValueError(
+                f"progressive.epochs: the stages sum to {self.ends[-1]} epochs but search.epochs is "
+                f"{search.cfg.search.epochs}"
+            )
+        if partial_channels_of(search.supernet) != self.partial_channels[0]:
+            raise ValueError(
+                f"progressive.partial_channels[0] = {self.partial_channels[0]} differs from "
+                f"supernet.partial_channels = {partial_channels_of(search.supernet)}"
+            )
+        if search.cfg.search.keep == "best":
+            raise ValueError("progressive: search.keep must be 'last' (the op sets change between stages)")
+        if self.num_ops[0] is not None:
+            n = max(o for _, o in search.supernet.arch_shapes().values())
+            if self.num_ops[0] != n:
+                raise ValueError(f"progressive.num_ops[0] = {self.num_ops[0]}, but the space has {n} ops per edge")
+        self._measure(search)
+
+    def on_epoch_end(self, search, epoch: int) -> None:
+        if self.stage + 1 < len(self.epochs) and epoch + 1 == self.ends[self.stage]:
+            self.stage += 1
+            s = self.stage
+            op_names = next_stage(
+                search.supernet, search.model, search.guide, self.num_ops[s], self.partial_channels[s]
+            )
+            self.structure = {"op_names": op_names, "partial_channels": self.partial_channels[s]}
+            search.rebuild_optimizers()
+            log.info(
+                "progressive: stage %d: %s ops per edge, partial channels K = %d",
+                s, {k: len(v[0]) for k, v in op_names.items()}, self.partial_channels[s],
+            )
+            self._measure(search)
+
+    def _measure(self, search) -> None:
+        if not self.record_memory:
+            return
+        x, y = search.weight_data.x[: search.cfg.data.batch_size], search.weight_data.y[: search.cfg.data.batch_size]
+        with torch.random.fork_rng(devices=[search.device] if search.device.type == "cuda" else []):
+            report = stage_memory_report(
+                search.supernet, search.model, search.guide, search.objective, x, y, len(search.weight_data)
+            )
+        report["stage"] = self.stage
+        self.memory.append(report)
+        log.info("progressive: stage %d peak memory %.1f MiB (%s)", self.stage, report["peak_mib"], report["method"])
+
+    def state_dict(self) -> dict:
+        return {"stage": self.stage, "structure": self.structure, "memory": self.memory}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stage, self.structure, self.memory = state["stage"], state["structure"], list(state["memory"])
+
+    def on_resume(self, search) -> None:
+        if self.structure is not None:
+            restructure(
+                search.supernet, search.model, search.guide,
+                self.structure["op_names"], self.structure["partial_channels"],
+            )

@@ -1,0 +1,90 @@
+"""DrNAS end to end on real Fashion-MNIST: search, progressive stages, resume after a stage change."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from pyronas.config import ConfigError, load_config
+from pyronas.search import Search, load_run
+
+FMNIST = "configs/drnas_nb201_fmnist.yaml"
+TINY = [
+    "data.portion=0.03",       # 1,800 images -> 900 / 900
+    "data.image_size=12",
+    "supernet.C=4",
+    "search.epochs=3",
+    "search.warmup_epochs=0",
+]
+
+
+def test_short_drnas_search_beats_chance_and_beta_leaves_the_anchor(tmp_path):
+    cfg = load_config(FMNIST, TINY)
+    search = Search(cfg, tmp_path)
+    eta0 = {k: v.detach().clone() for k, v in search.guide.eta.items()}
+    genotype = search.run(progress_bar=False)
+    acc = search.metrics[-1]["val_acc"]
+    assert acc > 0.35, search.metrics  # chance is 0.10 on the arch split's 10 balanced classes
+    for k, eta in search.guide.eta.items():
+        assert eta0[k].abs().max() < 0.01
+        moved = (eta.detach() - eta0[k]).abs().max()
+        assert moved > 0.02, moved  # β = ELU(η) + 1 moved away from the anchor β = 1
+    assert (tmp_path / "genotype.json").exists() and genotype.cells["cell"]
+    # eq. 4: the genotype is the argmax of the Dirichlet mean
+    probs = search.guide.op_probs()["cell"]
+    ops = search.space.ops
+    assert [op for op, _, _ in genotype.cells["cell"]] == [ops[int(i)] for i in probs.argmax(-1)]
+    lines = [json.loads(ln) for ln in (tmp_path / "exploration.jsonl").read_text().splitlines()]
+    assert [ln["epoch"] for ln in lines] == [0, 1, 2]
+    assert all(ln["n"] == 100 and 1 <= ln["distinct"] <= 100 for ln in lines)
+
+
+def test_order_two_is_refused_for_the_dirichlet_guide():
+    cfg = load_config(FMNIST, TINY + ["search.order=2"])
+    with pytest.raises(ConfigError, match="order"):
+        Search(cfg, None)
+
+
+PROGRESSIVE = TINY + [
+    "search.epochs=3",
+    "search.steps_per_epoch=4",
+    "supernet.partial_channels=2",
+    "search.callbacks=[{name: progressive, params: {epochs: [1, 2], partial_channels: [2, 1], num_ops: [5, 3]}}]",
+]
+
+
+def test_progressive_stages_and_resume_after_a_stage_change(tmp_path):
+    cfg = load_config(FMNIST, PROGRESSIVE)
+    full = Search(cfg, tmp_path / "full")
+    full.run(progress_bar=False)
+    cb = full.callbacks[0]
+    assert cb.stage == 1 and full.supernet.arch_shapes() == {"cell": (6, 3)}
+    assert [m["partial_channels"] for m in cb.memory] == [2, 1] and [m["num_ops"] for m in cb.memory] == [5, 3]
+    # stage 2 kept, on every edge, the 3 ops of largest β at the end of stage 1
+    stage1 = torch.tensor(full.history[0]["op_probs"]["cell"])
+    kept = [sorted(full.space.ops.index(o) for o in e) for e in full.supernet.candidate_ops("cell")]
+    assert kept == [sorted(p.topk(3).indices.tolist()) for p in stage1]
+
+    # same run, stopped after epoch 2 (one epoch into stage 2), then resumed from its checkpoint
+    part = Search(cfg, tmp_path / "part")
+    (tmp_path / "part").mkdir()
+    part.cfg.save(tmp_path / "part" / "config.yaml")
+    while part.epoch < 2:
+        part._run_epoch(bar=_NoBar())
+    resumed = load_run(tmp_path / "part")
+    assert resumed.epoch == 2 and resumed.supernet.arch_shapes() == {"cell": (6, 3)}
+    resumed.run(progress_bar=False)
+    for k in full.guide.eta:
+        assert torch.allclose(resumed.guide.eta[k], full.guide.eta[k], atol=1e-6)
+    for (n, a), (_, b) in zip(full.supernet.state_dict().items(), resumed.supernet.state_dict().items(), strict=True):
+        assert torch.allclose(a, b, atol=1e-5), n
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
