@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from pyronas.config import ConfigError, load_config
-from pyronas.search import Search, load_run
+from pyronas.program import SupernetModel
+from pyronas.registry import build
+from pyronas.search import Search, load_run, make_objective
+from pyronas.spaces import get_space
+from pyronas.supernet import Supernet
 
 FMNIST = "configs/drnas_nb201_fmnist.yaml"
 TINY = [
@@ -51,7 +55,8 @@ PROGRESSIVE = TINY + [
     "search.epochs=3",
     "search.steps_per_epoch=4",
     "supernet.partial_channels=2",
-    "search.callbacks=[{name: progressive, params: {epochs: [1, 2], partial_channels: [2, 1], num_ops: [5, 3]}}]",
+    "search.callbacks=[{name: progressive, params: {epochs: [1, 2], partial_channels: [2, 1], num_ops: [5, 3]}},"
+    " {name: exploration, params: {num_samples: 20}}]",
 ]
 
 
@@ -73,9 +78,14 @@ def test_progressive_stages_and_resume_after_a_stage_change(tmp_path):
     part.cfg.save(tmp_path / "part" / "config.yaml")
     while part.epoch < 2:
         part._run_epoch(bar=_NoBar())
+    study = tmp_path / "part" / "exploration.jsonl"
+    with open(study, "a") as f:  # a line written after the last checkpoint, before an interruption
+        f.write(json.dumps({"epoch": 2, "n": 20}) + "\n")
     resumed = load_run(tmp_path / "part")
     assert resumed.epoch == 2 and resumed.supernet.arch_shapes() == {"cell": (6, 3)}
     resumed.run(progress_bar=False)
+    assert [json.loads(ln)["epoch"] for ln in study.read_text().splitlines()] == [0, 1, 2]
+    assert study.read_text() == (tmp_path / "full" / "exploration.jsonl").read_text()
     for k in full.guide.eta:
         assert torch.allclose(resumed.guide.eta[k], full.guide.eta[k], atol=1e-6)
     for (n, a), (_, b) in zip(full.supernet.state_dict().items(), resumed.supernet.state_dict().items(), strict=True):
@@ -88,3 +98,33 @@ class _NoBar:
 
     def set_postfix(self, **kw):
         pass
+
+
+def _kl_of(eta: torch.Tensor) -> torch.Tensor:
+    beta = torch.nn.functional.elu(eta) + 1
+    q = torch.distributions.Dirichlet(beta)
+    return torch.distributions.kl_divergence(q, torch.distributions.Dirichlet(torch.ones_like(beta))).sum()
+
+
+@pytest.mark.parametrize("anchor", ["l2", "kl"])
+def test_config_anchor_variants_build_the_documented_objective(anchor):
+    """The two anchors as configs (the comments of the DrNAS configs): same batch and noise, the
+    losses differ from the masked-KL cross-entropy by exactly λ‖η‖² resp. KL(Dir(β) ‖ Dir(1)) / N."""
+    sets = [] if anchor == "l2" else ["objective.elbo=meanfield", "objective.terms=[]",
+                                      'objective.kl_scales={"alpha/": {weight: 1.0}}']
+    objective = make_objective(load_config(FMNIST, sets))
+    plain = make_objective(load_config(FMNIST, ["objective.terms=[]"]))
+    torch.manual_seed(0)
+    net = Supernet(get_space("nb201"), C=4, layers=1, in_channels=1, num_classes=3).eval()
+    model = SupernetModel(net, build("models", "dirichlet", {}, net, where="model"))
+    guide = build("guides", "dirichlet", {}, model, where="guide")
+    with torch.no_grad():
+        guide.eta["cell"].copy_(torch.linspace(-1.5, 2.0, 30).reshape(6, 5))
+    x, y = torch.randn(6, 1, 8, 8), torch.randint(0, 3, (6,))
+    torch.manual_seed(3)
+    loss, _ = objective.loss(model, guide, x, y, 500)
+    torch.manual_seed(3)
+    ce, _ = plain.loss(model, guide, x, y, 500)
+    eta = guide.eta["cell"].detach()
+    extra = 1e-3 * (eta**2).sum() if anchor == "l2" else _kl_of(eta) / 500
+    assert torch.allclose(loss - ce, extra, atol=1e-6), (loss - ce, extra)
