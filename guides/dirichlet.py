@@ -52,13 +52,17 @@ class DirichletGuide(ArchGuide):
         return out
 
     @torch.no_grad()
-    def prune_ops(self, keep: dict[str, torch.Tensor]) -> None:
+    def prune_ops(self, keep: dict[str, torch.Tensor], lineage: dict | None = None) -> None:
         """Keep, on every edge, only the op columns ``keep[kind]`` (``[edges, k]`` indices) of η.
 
         Called by progressive learning (DrNAS section 2.4) after the supernet's op sets were pruned
-        the same way; the parameters are replaced, so the optimizer must be rebuilt.
+        the same way; the parameters are replaced, so the optimizer must be rebuilt. ``lineage``
+        (optional) records new η -> (old η, column gather) for carrying optimizer state over.
         """
         for kind, idx in keep.items():
             eta = self.eta[kind]
-            self.eta[kind] = nn.Parameter(eta.gather(-1, idx.to(eta.device)).clone())
+            idx = idx.to(eta.device)
+            self.eta[kind] = nn.Parameter(eta.gather(-1, idx).clone())
+            if lineage is not None:
+                lineage[self.eta[kind]] = (eta, lambda t, idx=idx: t.gather(-1, idx))
             self.arch_shapes[kind] = tuple(self.eta[kind].shape)

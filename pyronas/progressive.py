@@ -27,6 +27,9 @@ from pyronas.supernet import MixedOp, SearchCell, Supernet
 
 log = logging.getLogger(__name__)
 
+# new parameter -> (the old parameter it came from, map of an old per-parameter tensor to the new shape)
+Lineage = dict[nn.Parameter, tuple[nn.Parameter, Callable[[torch.Tensor], torch.Tensor]]]
+
 
 # --- widening (eq. 7-8) -------------------------------------------------------------------------
 def random_mapping(n: int, q: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -37,11 +40,14 @@ def random_mapping(n: int, q: int, generator: torch.Generator | None = None) -> 
     return torch.cat([torch.arange(n), extra])
 
 
-def widen_conv(conv: nn.Conv2d, g_in: torch.Tensor, g_out: torch.Tensor) -> nn.Conv2d:
+def widen_conv(
+    conv: nn.Conv2d, g_in: torch.Tensor, g_out: torch.Tensor, lineage: Lineage | None = None
+) -> nn.Conv2d:
     """U_{o,i,h,w} = W_{g_out(o), g_in(i), h, w} (eq. 8), no division by the replication factor.
 
     A depthwise conv (``groups == in_channels``) has one filter per channel: U_o = W_{g_out(o)}
-    with ``g_in`` and ``g_out`` the same mapping.
+    with ``g_in`` and ``g_out`` the same mapping. ``lineage`` (optional) records how each new
+    parameter derives from the old one, for ``carry_optimizer_state``.
     """
     W = conv.weight.detach()
     depthwise = conv.groups > 1 and conv.groups == conv.in_channels
@@ -56,7 +62,15 @@ def widen_conv(conv: nn.Conv2d, g_in: torch.Tensor, g_out: torch.Tensor) -> nn.C
         device=W.device, dtype=W.dtype,
     )
     g_out_d, g_in_d = g_out.to(W.device), g_in.to(W.device)
-    U = W[g_out_d] if depthwise else W[g_out_d][:, g_in_d]
+
+    def expand(t: torch.Tensor) -> torch.Tensor:
+        return t[g_out_d] if depthwise else t[g_out_d][:, g_in_d]
+
+    U = expand(W)
+    if lineage is not None:
+        lineage[new.weight] = (conv.weight, expand)
+        if conv.bias is not None:
+            lineage[new.bias] = (conv.bias, lambda t: t[g_out_d])
     with torch.no_grad():
         new.weight.copy_(U)
         if conv.bias is not None:
@@ -65,7 +79,7 @@ def widen_conv(conv: nn.Conv2d, g_in: torch.Tensor, g_out: torch.Tensor) -> nn.C
     return new
 
 
-def widen_bn(bn: nn.BatchNorm2d, g: torch.Tensor) -> nn.BatchNorm2d:
+def widen_bn(bn: nn.BatchNorm2d, g: torch.Tensor, lineage: Lineage | None = None) -> nn.BatchNorm2d:
     """BatchNorm of the widened channels: affine parameters and running statistics copied through g."""
     ref = bn.weight if bn.affine else bn.running_mean
     device = ref.device if ref is not None else None
@@ -77,33 +91,37 @@ def widen_bn(bn: nn.BatchNorm2d, g: torch.Tensor) -> nn.BatchNorm2d:
             old = getattr(bn, name)
             if old is not None:
                 getattr(new, name).copy_(old[g.to(old.device)])
+                if lineage is not None and isinstance(old, nn.Parameter):
+                    lineage[getattr(new, name)] = (old, lambda t, g=g: t[g.to(t.device)])
         if bn.track_running_stats:
             new.num_batches_tracked.copy_(bn.num_batches_tracked)
     new.train(bn.training)
     return new
 
 
-def _widen_child(parent: nn.Module, name: str, child: nn.Module, g: torch.Tensor, generator) -> None:
+def _widen_child(parent: nn.Module, name: str, child: nn.Module, g: torch.Tensor, generator, lineage) -> None:
     """Widen ``parent.<name>`` whose channel count is ``n`` to ``len(g)`` with mapping ``g``."""
     if isinstance(child, nn.Conv2d):
-        setattr(parent, name, widen_conv(child, g, g))
+        setattr(parent, name, widen_conv(child, g, g, lineage))
     elif isinstance(child, nn.BatchNorm2d):
-        setattr(parent, name, widen_bn(child, g))
+        setattr(parent, name, widen_bn(child, g, lineage))
     elif isinstance(child, FactorizedReduce):
         # two stride-2 1x1 convs, each to half the channels, concatenated before the BN
         n, q = child.conv_1.out_channels, len(g) // 2
         half = random_mapping(n, q, generator)
-        child.conv_1 = widen_conv(child.conv_1, g, half)
-        child.conv_2 = widen_conv(child.conv_2, g, half)
-        child.bn = widen_bn(child.bn, torch.cat([half, half + n]))
+        child.conv_1 = widen_conv(child.conv_1, g, half, lineage)
+        child.conv_2 = widen_conv(child.conv_2, g, half, lineage)
+        child.bn = widen_bn(child.bn, torch.cat([half, half + n]), lineage)
     elif isinstance(child, Zero):
         child.C_out = len(g)
     else:
         for sub_name, sub in child.named_children():
-            _widen_child(child, sub_name, sub, g, generator)
+            _widen_child(child, sub_name, sub, g, generator, lineage)
 
 
-def widen_mixed_op(mixed: MixedOp, partial_channels: int, generator: torch.Generator | None = None) -> None:
+def widen_mixed_op(
+    mixed: MixedOp, partial_channels: int, generator: torch.Generator | None = None, lineage: Lineage | None = None
+) -> None:
     """Widen every op of ``mixed`` from ``C / K`` to ``C / partial_channels`` channels (eq. 7–8).
 
     One mapping g per op (a "layer" of eq. 8); it is used for the input and output channels of
@@ -115,7 +133,7 @@ def widen_mixed_op(mixed: MixedOp, partial_channels: int, generator: torch.Gener
     if q == n:
         return
     for i, op in enumerate(mixed.ops):
-        _widen_child(mixed.ops, str(i), op, random_mapping(n, q, generator), generator)
+        _widen_child(mixed.ops, str(i), op, random_mapping(n, q, generator), generator, lineage)
     mixed.k = partial_channels
 
 
@@ -123,11 +141,13 @@ def search_cells(supernet: Supernet) -> list[SearchCell]:
     return [c for c in supernet.cells if isinstance(c, SearchCell)]
 
 
-def widen_supernet(supernet: Supernet, partial_channels: int, generator: torch.Generator | None = None) -> None:
+def widen_supernet(
+    supernet: Supernet, partial_channels: int, generator: torch.Generator | None = None, lineage: Lineage | None = None
+) -> None:
     """Widen every mixed op of ``supernet`` to partial channel parameter ``partial_channels``."""
     for cell in search_cells(supernet):
         for mixed in cell.edges:
-            widen_mixed_op(mixed, partial_channels, generator)
+            widen_mixed_op(mixed, partial_channels, generator, lineage)
 
 
 def partial_channels_of(supernet: Supernet) -> int:
@@ -170,11 +190,11 @@ def _sync_shapes(supernet: Supernet, model, guide) -> None:
     guide.arch_shapes = dict(shapes)
 
 
-def _prune_program(supernet: Supernet, model, guide, keep: dict[str, torch.Tensor]) -> None:
+def _prune_program(supernet: Supernet, model, guide, keep: dict[str, torch.Tensor], lineage=None) -> None:
     if not hasattr(guide, "prune_ops"):
         raise TypeError(f"{type(guide).__name__} cannot prune its op set (no prune_ops method)")
     prune_supernet(supernet, keep)
-    guide.prune_ops(keep)
+    guide.prune_ops(keep, lineage)
     _sync_shapes(supernet, model, guide)
 
 
@@ -185,6 +205,7 @@ def next_stage(
     num_ops: int | None,
     partial_channels: int,
     generator: torch.Generator | None = None,
+    lineage: Lineage | None = None,
 ) -> dict[str, list[list[str]]]:
     """One DrNAS stage transition: prune every edge to the ``num_ops`` ops of largest β (the
     guide's parameters pruned alike), then widen to ``partial_channels`` (eq. 7–8).
@@ -193,9 +214,31 @@ def next_stage(
     """
     shapes = supernet.arch_shapes()
     if num_ops is not None and any(num_ops < o for _, o in shapes.values()):
-        _prune_program(supernet, model, guide, top_ops(guide.op_probs(), num_ops))
-    widen_supernet(supernet, partial_channels, generator)
+        _prune_program(supernet, model, guide, top_ops(guide.op_probs(), num_ops), lineage)
+    widen_supernet(supernet, partial_channels, generator, lineage)
     return {kind: supernet.candidate_ops(kind) for kind in shapes}
+
+
+def carry_optimizer_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer, lineage: Lineage) -> None:
+    """Move the per-parameter state (SGD momentum, Adam moments) of ``old`` into ``new`` after a
+    stage change: a widened or pruned parameter gets its old state mapped the same way as its values
+    (the official DrNAS code widens the momentum buffers with the same g); an unchanged parameter
+    keeps its state; state that is not parameter-shaped (Adam's step count) is copied."""
+    for group in new.param_groups:
+        for p in group["params"]:
+            src, fn = lineage.get(p, (p, None))
+            state = old.state.get(src)
+            if not state:
+                continue
+            new.state[p] = {k: _carry(v, src, fn) for k, v in state.items()}
+
+
+def _carry(v, src: torch.Tensor, fn) -> object:
+    if not torch.is_tensor(v):
+        return v
+    if fn is not None and v.shape == src.shape:
+        return fn(v).clone()
+    return v.clone()
 
 
 def restructure(supernet: Supernet, model, guide, op_names: dict[str, list[list[str]]], partial_channels: int) -> None:
@@ -277,9 +320,9 @@ class Progressive(Callback):
     Stage ``s`` runs ``epochs[s]`` epochs with partial channel parameter ``partial_channels[s]``
     and ``num_ops[s]`` candidate ops per edge. At the end of a stage every edge is pruned to the
     ops of largest β and every op is widened to the next K (``next_stage``); then the optimizers
-    are rebuilt over the new parameters (the weights' learning-rate schedule continues over all
-    epochs, as in the official code). The per-stage peak memory of one search step is logged and
-    stored in ``memory`` (see ``stage_memory_report``).
+    are rebuilt over the new parameters with their state carried over (``carry_optimizer_state``;
+    the learning-rate schedule continues over all epochs, as in the official code). The per-stage
+    peak memory of one search step is logged and stored in ``memory`` (see ``stage_memory_report``).
 
     Args:
         epochs: epochs per stage; their sum must equal ``search.epochs`` (paper: [25, 25]).
@@ -338,11 +381,15 @@ class Progressive(Callback):
         if self.stage + 1 < len(self.epochs) and epoch + 1 == self.ends[self.stage]:
             self.stage += 1
             s = self.stage
+            lineage: Lineage = {}
             op_names = next_stage(
-                search.supernet, search.model, search.guide, self.num_ops[s], self.partial_channels[s]
+                search.supernet, search.model, search.guide, self.num_ops[s], self.partial_channels[s], lineage=lineage
             )
             self.structure = {"op_names": op_names, "partial_channels": self.partial_channels[s]}
+            old_w, old_a = search.opt_w, search.opt_a
             search.rebuild_optimizers()
+            carry_optimizer_state(old_w, search.opt_w, lineage)
+            carry_optimizer_state(old_a, search.opt_a, lineage)
             log.info(
                 "progressive: stage %d: %s ops per edge, partial channels K = %d",
                 s, {k: len(v[0]) for k, v in op_names.items()}, self.partial_channels[s],

@@ -11,6 +11,7 @@ from pyronas.objectives import Objective, Schedule, TermSpec
 from pyronas.ops import ReLUConvBN, SepConv
 from pyronas.program import SupernetModel
 from pyronas.progressive import (
+    carry_optimizer_state,
     next_stage,
     partial_channels_of,
     random_mapping,
@@ -173,3 +174,50 @@ def test_stage_memory_report_constant_across_a_stage_change():
     assert r2["num_ops"] == 4
     assert r_widen_only["activations_mib"] > 1.3 * r1["activations_mib"]
     assert 0.6 < r2["activations_mib"] / r1["activations_mib"] < 1.4, (r1, r2)
+
+
+def test_optimizer_state_is_carried_through_prune_and_widen():
+    """SGD momentum of a widened conv = the old buffer mapped by the same g (official DrNAS code);
+    Adam moments of η = the old moments of the kept columns."""
+    net, model, guide = _program(space="nb201", C=8, layers=1, k=2)
+    opt_w = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    opt_a = torch.optim.Adam(guide.parameters(), lr=0.1)
+    x, y = torch.randn(4, 1, 8, 8), torch.randint(0, 3, (4,))
+    obj = Objective(pyro.infer.Trace_ELBO(), [TermSpec("l2_anchor", Schedule(1e-3))], {"alpha/": Schedule(0.0)})
+    for _ in range(2):
+        opt_w.zero_grad(), opt_a.zero_grad()
+        obj.loss(model, guide, x, y, 100)[0].backward()
+        opt_w.step(), opt_a.step()
+    conv_name = "cells.0.edges.0.ops.3.1.weight"  # nor_conv_3x3's conv on the first edge
+    old_conv = dict(net.named_parameters())[conv_name]
+    old_buf = opt_w.state[old_conv]["momentum_buffer"].clone()
+    old_eta = guide.eta["cell"]
+    old_m = opt_a.state[old_eta]["exp_avg"].clone()
+    with torch.no_grad():  # make nor_conv_3x3 (index 3) survive on every edge
+        guide.eta["cell"][:, 3] = 5.0
+    lineage = {}
+    next_stage(net, model, guide, num_ops=3, partial_channels=1, generator=torch.Generator().manual_seed(4),
+               lineage=lineage)
+    new_w = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    new_a = torch.optim.Adam(guide.parameters(), lr=0.1)
+    carry_optimizer_state(opt_w, new_w, lineage)
+    carry_optimizer_state(opt_a, new_a, lineage)
+    j = net.candidate_ops("cell")[0].index("nor_conv_3x3")
+    new_conv = dict(net.named_parameters())[f"cells.0.edges.0.ops.{j}.1.weight"]
+    src, _ = lineage[new_conv]
+    assert src is old_conv
+    U, buf = new_conv.detach(), new_w.state[new_conv]["momentum_buffer"]
+    W = old_conv.detach()
+    # recover g from the widened weights (the new rows/columns are copies of old ones), then check the buffer
+    assert buf.shape == U.shape and torch.equal(buf[:4, :4], old_buf)
+    for o in range(4, 8):
+        src_o = next(i for i in range(4) if torch.equal(U[o, :4], W[i]))
+        assert torch.equal(buf[o, :4], old_buf[src_o])
+        src_i = next(i for i in range(4) if torch.equal(U[:4, o], W[:, i]))
+        assert torch.equal(buf[:4, o], old_buf[:, src_i])
+    keep = [net.space.ops.index(n) for n in net.candidate_ops("cell")[0]]
+    assert torch.equal(new_a.state[guide.eta["cell"]]["exp_avg"][0], old_m[0, keep])
+    assert int(new_a.state[guide.eta["cell"]]["step"]) == 2
+    # an untouched parameter (the classifier) keeps its momentum
+    assert torch.equal(new_w.state[net.classifier.weight]["momentum_buffer"],
+                       opt_w.state[net.classifier.weight]["momentum_buffer"])
