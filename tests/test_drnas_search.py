@@ -128,3 +128,37 @@ def test_config_anchor_variants_build_the_documented_objective(anchor):
     eta = guide.eta["cell"].detach()
     extra = 1e-3 * (eta**2).sum() if anchor == "l2" else _kl_of(eta) / 500
     assert torch.allclose(loss - ce, extra, atol=1e-6), (loss - ce, extra)
+
+
+@pytest.mark.parametrize("path", ["configs/drnas_nb201_cifar10.yaml", "configs/drnas_darts_cifar10.yaml"])
+def test_paper_configs_validate(path):
+    from pyronas.callbacks import load_callback
+
+    cfg = load_config(path)
+    assert cfg.model.name == cfg.guide.name == "dirichlet" and cfg.search.order == 1
+    objective = make_objective(cfg)
+    assert [t.name for t in objective.terms] == ["l2_anchor"] and objective.terms[0].schedule(0) == 1e-3
+    assert objective.kl_scales["alpha/"](0) == 0.0
+    for i, c in enumerate(cfg.search.callbacks):
+        cb = load_callback(c.name, c.params, f"search.callbacks[{i}]")
+        if c.name == "progressive":
+            assert sum(cb.epochs) == cfg.search.epochs and cb.partial_channels[0] == cfg.supernet.partial_channels
+
+
+@pytest.mark.slow
+def test_darts_space_progressive_search_runs(tmp_path):
+    """The DARTS-space config with progressive learning (K 6 -> 3, 8 -> 4 ops), shrunk to CPU size."""
+    sets = [
+        "device=cpu", "data.name=fashion_mnist", "data.portion=0.02", "data.image_size=16", "data.augment=false",
+        "supernet.C=12", "supernet.layers=5", "search.epochs=2", "search.warmup_epochs=0",
+        "search.steps_per_epoch=5",
+        "search.callbacks=[{name: progressive, params: {epochs: [1, 1], num_ops: [8, 4], partial_channels: [6, 3]}},"
+        " {name: exploration, params: {num_samples: 20}}]",
+    ]
+    search = Search(load_config("configs/drnas_darts_cifar10.yaml", sets), tmp_path)
+    genotype = search.run(progress_bar=False)
+    assert search.supernet.arch_shapes() == {"normal": (14, 4), "reduce": (14, 4)}
+    mem = search.callbacks[0].memory
+    assert [m["partial_channels"] for m in mem] == [6, 3]
+    assert 0.7 < mem[1]["peak_mib"] / mem[0]["peak_mib"] < 1.3, mem
+    assert len(genotype.cells["normal"]) == 8 and len(genotype.cells["reduce"]) == 8
