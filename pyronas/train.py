@@ -10,6 +10,7 @@ as JSON next to an atomic checkpoint that a run resumes from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -17,14 +18,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import yaml
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from pyronas.augment import Augment
+from pyronas.config import ConfigError, DataConfig, OutputConfig, _deep_merge, _set_path, from_dict, parse_overrides
+from pyronas.data import load_dataset
 from pyronas.network import Network, count_parameters
 from pyronas.spaces import Genotype
 
@@ -47,11 +52,11 @@ class NetworkSection:
 
 @dataclass
 class TrainSection:
-    """Retraining hyper-parameters (defaults: the DARTS protocol, 600 epochs, batch 96)."""
+    """Retraining hyper-parameters (defaults: the DARTS protocol, 600 epochs; batch sizes live in the
+    ``data`` section as in the search config)."""
 
     epochs: int = 600
-    batch_size: int = 96
-    eval_batch_size: int = 256
+    optimizer: Literal["sgd", "adam"] = "sgd"
     lr: float = 0.025
     lr_min: float = 0.0
     momentum: float = 0.9
@@ -146,6 +151,7 @@ class Trainer:
         train: ``TrainSection`` (the protocol).
         data: ``(x_train, y_train, x_test, y_test)`` tensors, images ``[N, C, H, W]``.
         num_classes: number of classes.
+        batch_size, eval_batch_size: mini-batch sizes of training and evaluation.
         out_dir: where the checkpoint and the metrics JSON go (None: nothing is written).
         seed: seeds the initialisation, the shuffling and the augmentation.
         device: torch device.
@@ -162,6 +168,8 @@ class Trainer:
         train: TrainSection,
         data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
         num_classes: int,
+        batch_size: int = 96,
+        eval_batch_size: int = 256,
         out_dir: str | Path | None = None,
         seed: int = 0,
         device: str | torch.device = "cpu",
@@ -171,6 +179,7 @@ class Trainer:
         self.genotype, self.net_cfg, self.cfg = genotype, network, train
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.num_classes = num_classes
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.device = torch.device(device)
         self.regulariser = regulariser
@@ -190,9 +199,12 @@ class Trainer:
         else:
             self.net = build(genotype, network, in_channels, num_classes)
         self.net.to(self.device)
-        self.optimizer = torch.optim.SGD(
-            self.net.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
-        )
+        if train.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                self.net.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
+            )
+        else:  # VINNAS retrains with Adam (sec. V.A)
+            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=train.lr, weight_decay=train.weight_decay)
         self.augment = Augment(train.crop_padding, train.flip, train.cutout, train.erasing)
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
@@ -244,12 +256,12 @@ class Trainer:
         net.train()
         n = len(self.x_train)
         perm = torch.randperm(n, generator=self.generator)
-        steps = math.ceil(n / cfg.batch_size)
+        steps = math.ceil(n / self.batch_size)
         if cfg.steps_per_epoch is not None:
             steps = min(steps, cfg.steps_per_epoch)
         total_loss, correct, seen = 0.0, 0, 0
         for step in range(steps):
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
             x = self.augment(self.x_train[idx], self.generator).to(self.device)
             y = self.y_train[idx].to(self.device)
             loss, logits = self._loss(net(x), y)
@@ -293,7 +305,7 @@ class Trainer:
             record = self.train_epoch()
             if (self.epoch + 1) % cfg.eval_every == 0 or self.epoch + 1 == cfg.epochs:
                 record["test_acc"], record["test_loss"] = evaluate(
-                    self.net, self.x_test, self.y_test, cfg.eval_batch_size
+                    self.net, self.x_test, self.y_test, self.eval_batch_size
                 )
             self.wall_time += time.perf_counter() - start
             self.history.append(record)
@@ -307,8 +319,13 @@ class Trainer:
         return self.report()
 
     def report(self) -> TrainResult:
-        """Evaluate the current network and write ``train_metrics.json``."""
-        acc, loss = evaluate(self.net, self.x_test, self.y_test, self.cfg.eval_batch_size)
+        """Test accuracy of the current network (reusing the last epoch's evaluation), parameters,
+        FLOPs; written to ``train_metrics.json``."""
+        last = self.history[-1] if self.history else {}
+        if last.get("epoch") == self.epoch - 1 and "test_acc" in last:
+            acc, loss = last["test_acc"], last["test_loss"]
+        else:
+            acc, loss = evaluate(self.net, self.x_test, self.y_test, self.eval_batch_size)
         flops, macs = count_flops(self.net, tuple(self.x_train.shape[1:]))
         result = TrainResult(
             genotype=self.genotype.to_dict(),
@@ -325,3 +342,126 @@ class Trainer:
         if self.out_dir is not None:
             _write_json(asdict(result), self.out_dir / METRICS)
         return result
+
+
+# --------------------------------------------------------------------------------- config level
+
+
+@dataclass
+class TrainConfig:
+    """Retraining config (YAML), validated with the helpers of ``pyronas.config``.
+
+    A separate, self-contained schema rather than a section of the search ``Config``: it shares the
+    search config's ``name``/``seed``/``device``/``data``/``output`` keys and adds ``network`` and
+    ``train``. ``data.portion`` is the fraction of the training set used; ``data.split`` and
+    ``data.augment`` do not apply (augmentation is set in ``train``).
+    """
+
+    name: str = "train"
+    seed: int = 0
+    device: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkSection = field(default_factory=NetworkSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def validate(self) -> TrainConfig:
+        """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
+        t = self.train
+        checks = [
+            ("device", self.device == "cpu" or self.device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"),
+            ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
+            ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
+            ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
+            ("network.C", self.network.C > 0, "must be > 0"),
+            ("network.layers", self.network.layers > 0, "must be > 0"),
+            ("network.layout", self.network.layout is None or set(self.network.layout) <= set("NRB"), "only N, R, B"),
+            ("train.epochs", t.epochs > 0, "must be > 0"),
+            ("train.lr", t.lr > 0, "must be > 0"),
+            ("train.lr_min", 0 <= t.lr_min <= t.lr, "must be in [0, lr]"),
+            ("train.drop_path_prob", 0 <= t.drop_path_prob < 1, "must be in [0, 1)"),
+            ("train.label_smoothing", 0 <= t.label_smoothing < 1, "must be in [0, 1)"),
+            ("train.erasing", 0 <= t.erasing <= 1, "must be in [0, 1]"),
+            ("train.cutout", t.cutout >= 0, "must be >= 0"),
+            ("train.eval_every", t.eval_every >= 1, "must be >= 1"),
+            ("train.grad_clip", t.grad_clip is None or t.grad_clip > 0, "must be > 0 or null"),
+        ]
+        for key, ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"{key}: {msg}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None, **data) -> TrainConfig:
+    """Load and validate a retraining config from YAML (and/or keyword sections) with ``--set`` overrides."""
+    raw: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+    raw.update(data)
+    for key, value in parse_overrides(overrides or []):
+        _set_path(raw, key, value)
+    merged = _deep_merge(TrainConfig().to_dict(), raw, "")
+    return from_dict(TrainConfig, merged).validate()
+
+
+def load_genotype(path: str | Path) -> Genotype:
+    """A genotype from a JSON file, or from ``genotype.json`` of a search run folder."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "genotype.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"no genotype at {p} (expected a genotype JSON file or a search run folder)")
+    return Genotype.load(p)
+
+
+def load_train_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], int]:
+    """Training set (the first ``data.portion`` of a seeded permutation) and the test set."""
+    d = cfg.data
+    train = load_dataset(d.name, d.root, True, d.download, d.image_size)
+    test = load_dataset(d.name, d.root, False, d.download, d.image_size)
+    if d.portion < 1.0:
+        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
+        train = train.subset(perm[: max(1, int(round(d.portion * len(train))))].sort().values)
+    return (train.x, train.y, test.x, test.y), train.num_classes
+
+
+def run_train(
+    cfg: TrainConfig,
+    genotype: Genotype,
+    out_dir: str | Path | None,
+    resume: bool = False,
+    data: tuple[tuple[torch.Tensor, ...], int] | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Retrain ``genotype`` with ``cfg`` (continuing the checkpoint in ``out_dir`` when ``resume``)."""
+    tensors, num_classes = data if data is not None else load_train_data(cfg)
+    train_cfg = cfg.train if progress is None else dataclasses.replace(cfg.train, progress=progress)
+    trainer = Trainer(
+        genotype,
+        cfg.network,
+        train_cfg,
+        tensors,
+        num_classes,
+        cfg.data.batch_size,
+        cfg.data.eval_batch_size,
+        out_dir,
+        cfg.seed,
+        cfg.device,
+    )
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(out_dir) / "train_config.yaml", "w") as f:
+            yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+        genotype.save(Path(out_dir) / "genotype.json")
+        if resume and (Path(out_dir) / CHECKPOINT).is_file():
+            trainer.resume(out_dir)
+    return trainer.run()

@@ -1,16 +1,18 @@
 """Retraining protocol: schedules, FLOPs, checkpoint/resume, real Fashion-MNIST accuracy."""
 
-import gzip
 import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from pyronas.cli import main
+from pyronas.config import ConfigError
+from pyronas.data import load_dataset
 from pyronas.network import Network
-from pyronas.spaces import Genotype
+from pyronas.random_search import SUMMARY, random_genotypes, random_search
+from pyronas.spaces import Genotype, get_space
 from pyronas.train import (
     METRICS,
     NetworkSection,
@@ -19,6 +21,8 @@ from pyronas.train import (
     cosine_lr,
     count_flops,
     drop_path_schedule,
+    load_train_config,
+    run_train,
 )
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -27,31 +31,12 @@ NB201_RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|
 NB201_FOUND = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-def _idx(path: Path) -> np.ndarray:
-    with gzip.open(path) as f:
-        raw = f.read()
-    nd = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-
 def _fashion_mnist(n_train: int, n_test: int):
     if not FMNIST.exists():
         pytest.skip("Fashion-MNIST not available")
-
-    def images(name, n):
-        x = torch.tensor(_idx(FMNIST / name)[:n]).float().div(255)
-        return ((x - 0.2860) / 0.3530)[:, None]
-
-    def labels(name, n):
-        return torch.tensor(_idx(FMNIST / name)[:n]).long()
-
-    return (
-        images("train-images-idx3-ubyte.gz", n_train),
-        labels("train-labels-idx1-ubyte.gz", n_train),
-        images("t10k-images-idx3-ubyte.gz", n_test),
-        labels("t10k-labels-idx1-ubyte.gz", n_test),
-    )
+    train = load_dataset("fashion_mnist", train=True, image_size=16)
+    test = load_dataset("fashion_mnist", train=False, image_size=16)
+    return train.x[:n_train], train.y[:n_train], test.x[:n_test], test.y[:n_test]
 
 
 def test_schedules():
@@ -73,8 +58,9 @@ def test_flops_of_nb201_resnet_cell_match_benchmark():
 
 def _tiny_trainer(out_dir, data, epochs=2):
     genotype = Genotype.from_nb201_string(NB201_FOUND)
-    cfg = TrainSection(epochs=epochs, batch_size=32, lr=0.05, cutout=8, crop_padding=2, progress=False)
-    return Trainer(genotype, NetworkSection(C=4, layers=1, auxiliary=True), cfg, data, 10, out_dir, seed=3)
+    cfg = TrainSection(epochs=epochs, lr=0.05, cutout=8, crop_padding=2, progress=False)
+    net = NetworkSection(C=4, layers=1, auxiliary=True)
+    return Trainer(genotype, net, cfg, data, 10, batch_size=32, out_dir=out_dir, seed=3)
 
 
 def test_checkpoint_resume_reproduces_uninterrupted_run(tmp_path):
@@ -100,14 +86,73 @@ def test_checkpoint_resume_reproduces_uninterrupted_run(tmp_path):
 
 def test_found_nb201_cell_learns_fashion_mnist(tmp_path):
     torch.set_num_threads(1)
-    data = _fashion_mnist(2000, 1000)
+    data = _fashion_mnist(2000, 1000)  # 16x16 images for CPU speed
     genotype = Genotype.from_nb201_string(NB201_FOUND)
-    cfg = TrainSection(epochs=4, batch_size=64, lr=0.1, cutout=0, crop_padding=2, progress=False)
-    result = Trainer(genotype, NetworkSection(C=8, layers=1, auxiliary=False), cfg, data, 10, tmp_path).run()
-    # 10 balanced classes: chance is 10 %; 4 epochs on 2000 images reach about 70 % on held-out test images.
+    cfg = TrainSection(epochs=4, lr=0.1, cutout=0, crop_padding=2, progress=False)
+    net = NetworkSection(C=8, layers=1, auxiliary=False)
+    result = Trainer(genotype, net, cfg, data, 10, batch_size=64, out_dir=tmp_path).run()
+    # 10 balanced classes: chance is 10 %; 4 epochs on 2000 images reach about 70 % on 1000 held-out test images.
     assert result.test_acc > 0.5
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.params_M == pytest.approx(
         sum(p.numel() for p in Network.from_genotype(genotype, "nb201", 8, 1, 1, 10).parameters()) / 1e6
     )
     assert result.wall_time_s > 0
+
+
+def test_train_config_validation_names_the_key(tmp_path):
+    cfg = load_train_config("configs/train_darts_cifar10.yaml")
+    assert (cfg.network.C, cfg.network.layers, cfg.data.batch_size, cfg.train.cutout) == (36, 20, 96, 16)
+    with pytest.raises(ConfigError, match="train.drop_path_prob"):
+        load_train_config("configs/train_nb201_fmnist.yaml", ["train.drop_path_prob=1.5"])
+    with pytest.raises(ConfigError, match="train.lr: expected a number"):
+        load_train_config("configs/train_nb201_fmnist.yaml", ["train.lr=fast"])
+    with pytest.raises(ConfigError, match="network.width: unknown key"):
+        load_train_config(network={"width": 3})
+
+
+def test_cli_train_and_resume(tmp_path, capsys):
+    if not FMNIST.exists():
+        pytest.skip("Fashion-MNIST not available")
+    torch.set_num_threads(1)
+    run = tmp_path / "search"
+    run.mkdir()
+    Genotype.from_nb201_string(NB201_FOUND).save(run / "genotype.json")
+    sets = ["data.portion=0.01", "data.image_size=16", "network.C=4", "train.epochs=2", "train.cutout=4", "train.eval_every=5"]
+    args = ["--quiet", "train", "--genotype", str(run), "--config", "configs/train_nb201_fmnist.yaml"]
+    out = tmp_path / "train"
+    assert main(args + [f"--set={s}" for s in sets] + ["--out", str(out)]) == 0
+    metrics = json.loads((out / METRICS).read_text())
+    assert metrics["epochs"] == 2 and len(metrics["history"]) == 2
+    assert metrics["genotype"]["cells"] == Genotype.from_nb201_string(NB201_FOUND).to_dict()["cells"]
+    assert "test accuracy" in capsys.readouterr().out
+    # resuming a finished run trains nothing more and reports the same accuracy
+    assert main(["--quiet", "train", "--resume", str(out)]) == 0
+    assert json.loads((out / METRICS).read_text())["test_acc"] == metrics["test_acc"]
+    assert main(["--quiet", "train", "--genotype", str(tmp_path / "nowhere"), "--config", "x.yaml"]) == 2
+
+
+def test_random_search_baseline(tmp_path):
+    torch.manual_seed(0)
+    data = (
+        torch.randn(64, 1, 8, 8),
+        torch.randint(0, 10, (64,)),
+        torch.randn(32, 1, 8, 8),
+        torch.randint(0, 10, (32,)),
+    )
+    cfg = load_train_config(
+        "configs/random_nb201_fmnist.yaml", ["network.C=4", "train.epochs=1", "train.cutout=0", "train.progress=false"]
+    )
+    space = get_space("nb201")
+
+    def train_one(genotype, run_dir):
+        return run_train(cfg, genotype, run_dir, resume=True, data=(data, 10))
+
+    summary = random_search(space, 3, train_one, tmp_path, seed=5)
+    expected = random_genotypes(space, 3, seed=5)
+    assert [r["genotype"]["cells"] for r in summary["runs"]] == [g.to_dict()["cells"] for g in expected]
+    assert len({str(g) for g in expected}) == 3  # distinct random architectures
+    accs = [json.loads((tmp_path / f"arch_{k:02d}" / METRICS).read_text())["test_acc"] for k in range(3)]
+    assert summary["test_acc"]["mean"] == pytest.approx(sum(accs) / 3)
+    assert summary["best"]["test_acc"] == max(accs)
+    assert json.loads((tmp_path / SUMMARY).read_text())["n"] == 3
