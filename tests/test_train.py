@@ -118,7 +118,14 @@ def test_cli_train_and_resume(tmp_path, capsys):
     run = tmp_path / "search"
     run.mkdir()
     Genotype.from_nb201_string(NB201_FOUND).save(run / "genotype.json")
-    sets = ["data.portion=0.01", "data.image_size=16", "network.C=4", "train.epochs=2", "train.cutout=4", "train.eval_every=5"]
+    sets = [
+        "data.portion=0.01",
+        "data.image_size=16",
+        "network.C=4",
+        "train.epochs=2",
+        "train.cutout=4",
+        "train.eval_every=5",
+    ]
     args = ["--quiet", "train", "--genotype", str(run), "--config", "configs/train_nb201_fmnist.yaml"]
     out = tmp_path / "train"
     assert main(args + [f"--set={s}" for s in sets] + ["--out", str(out)]) == 0
