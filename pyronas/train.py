@@ -28,6 +28,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from pyronas.augment import Augment
+from pyronas.bayes_train import BayesianNetwork, BayesianSection, gamma_schedule
 from pyronas.config import ConfigError, DataConfig, OutputConfig, _deep_merge, _set_path, from_dict, parse_overrides
 from pyronas.data import load_dataset
 from pyronas.network import Network, count_parameters
@@ -199,12 +200,16 @@ class Trainer:
         else:
             self.net = build(genotype, network, in_channels, num_classes)
         self.net.to(self.device)
+        # log-variances of Bayesian weights (pyronas.bayes_train) are not decayed
+        decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" not in n]
+        no_decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" in n]
+        groups = [{"params": decay}] + ([{"params": no_decay, "weight_decay": 0.0}] if no_decay else [])
         if train.optimizer == "sgd":
             self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
-                self.net.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
+                groups, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
             )
         else:  # VINNAS retrains with Adam (sec. V.A)
-            self.optimizer = torch.optim.Adam(self.net.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+            self.optimizer = torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
         self.augment = Augment(train.crop_padding, train.flip, train.cutout, train.erasing)
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
@@ -272,7 +277,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
+                nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
             self.optimizer.step()
             total_loss += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
@@ -327,17 +332,24 @@ class Trainer:
         else:
             acc, loss = evaluate(self.net, self.x_test, self.y_test, self.eval_batch_size)
         flops, macs = count_flops(self.net, tuple(self.x_train.shape[1:]))
+        counter = getattr(self.net, "parameter_count", None)  # Bayesian networks count their architecture
+        params = counter() if counter else count_parameters(self.net)
+        params_total = counter(exclude_auxiliary=False) if counter else count_parameters(self.net, False)
+        extra = {}
+        if hasattr(self.net, "nonzero_parameters"):
+            extra["params_nonzero_M"] = self.net.nonzero_parameters() / 1e6
         result = TrainResult(
             genotype=self.genotype.to_dict(),
             test_acc=acc,
             test_loss=loss,
-            params_M=count_parameters(self.net) / 1e6,
-            params_total_M=count_parameters(self.net, exclude_auxiliary=False) / 1e6,
+            params_M=params / 1e6,
+            params_total_M=params_total / 1e6,
             macs_M=macs,
             flops_M=flops,
             wall_time_s=self.wall_time,
             epochs=self.epoch,
             history=self.history,
+            extra=extra,
         )
         if self.out_dir is not None:
             _write_json(asdict(result), self.out_dir / METRICS)
@@ -363,6 +375,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     network: NetworkSection = field(default_factory=NetworkSection)
     train: TrainSection = field(default_factory=TrainSection)
+    bayesian: BayesianSection = field(default_factory=BayesianSection)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def validate(self) -> TrainConfig:
@@ -385,6 +398,8 @@ class TrainConfig:
             ("train.cutout", t.cutout >= 0, "must be >= 0"),
             ("train.eval_every", t.eval_every >= 1, "must be >= 1"),
             ("train.grad_clip", t.grad_clip is None or t.grad_clip > 0, "must be > 0 or null"),
+            ("bayesian.gamma", self.bayesian.gamma >= 0, "must be >= 0"),
+            ("bayesian.start_epoch", self.bayesian.start_epoch >= 0, "must be >= 0"),
         ]
         for key, ok, msg in checks:
             if not ok:
@@ -445,6 +460,9 @@ def run_train(
     """Retrain ``genotype`` with ``cfg`` (continuing the checkpoint in ``out_dir`` when ``resume``)."""
     tensors, num_classes = data if data is not None else load_train_data(cfg)
     train_cfg = cfg.train if progress is None else dataclasses.replace(cfg.train, progress=progress)
+    build, regulariser = None, None
+    if cfg.bayesian.enabled:
+        build, regulariser = _bayesian_hooks(cfg, len(tensors[0]))
     trainer = Trainer(
         genotype,
         cfg.network,
@@ -456,6 +474,8 @@ def run_train(
         out_dir,
         cfg.seed,
         cfg.device,
+        regulariser,
+        build,
     )
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -465,3 +485,27 @@ def run_train(
         if resume and (Path(out_dir) / CHECKPOINT).is_file():
             trainer.resume(out_dir)
     return trainer.run()
+
+
+def _bayesian_hooks(cfg: TrainConfig, n_train: int):
+    """``build`` / ``regulariser`` of a VINNAS Bayesian retraining: γ1(epoch) · KL / N."""
+    bcfg = cfg.bayesian
+
+    def build(genotype, network, in_channels, num_classes):
+        net = Network.from_genotype(
+            genotype,
+            genotype.space,
+            network.C,
+            network.layers,
+            in_channels,
+            num_classes,
+            network.auxiliary,
+            network.layout,
+        )
+        return BayesianNetwork(net, bcfg.log_sigma2, bcfg.threshold)
+
+    def regulariser(net, progress):
+        gamma = gamma_schedule(progress, bcfg, cfg.train.epochs)
+        return gamma * net.kl() / n_train if gamma > 0 else 0.0
+
+    return build, regulariser
