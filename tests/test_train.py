@@ -163,3 +163,15 @@ def test_random_search_baseline(tmp_path):
     assert summary["test_acc"]["mean"] == pytest.approx(sum(accs) / 3)
     assert summary["best"]["test_acc"] == max(accs)
     assert json.loads((tmp_path / SUMMARY).read_text())["n"] == 3
+
+
+def test_cli_random(tmp_path, capsys):
+    if not FMNIST.exists():
+        pytest.skip("Fashion-MNIST not available")
+    torch.set_num_threads(1)
+    sets = ["data.portion=0.005", "data.image_size=8", "network.C=4", "train.epochs=1", "train.cutout=0"]
+    args = ["--quiet", "random", "--space", "nb201", "--n", "2", "--config", "configs/random_nb201_fmnist.yaml"]
+    assert main(args + [f"--set={s}" for s in sets] + ["--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / SUMMARY).read_text())
+    assert summary["n"] == 2 and (tmp_path / "arch_01" / METRICS).is_file()
+    assert "2 random nb201 architectures" in capsys.readouterr().out
