@@ -38,6 +38,52 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """``pyronas train``: retrain a found genotype from scratch (pyronas.train)."""
+    from pathlib import Path
+
+    from pyronas.train import load_genotype, load_train_config, run_train
+
+    if args.resume:
+        run = Path(args.resume)
+        cfg = load_train_config(run / "train_config.yaml", args.set)
+        genotype, out = load_genotype(run), run
+    else:
+        if not args.config or not args.genotype:
+            raise ConfigError("--genotype and --config are required (or --resume RUN_DIR)")
+        cfg = load_train_config(args.config, args.set)
+        genotype = load_genotype(args.genotype)
+        out = Path(args.out or cfg.output.dir or Path("runs") / cfg.name)
+    result = run_train(cfg, genotype, out, resume=bool(args.resume), progress=not args.quiet)
+    print(f"genotype: {genotype}")
+    print(f"test accuracy {result.test_acc:.4f}, params {result.params_M:.3f} M, MACs {result.macs_M:.2f} M")
+    print(f"metrics: {out / 'train_metrics.json'}")
+    return 0
+
+
+def cmd_random(args: argparse.Namespace) -> int:
+    """``pyronas random``: random-search baseline, every genotype retrained with the same config."""
+    from pathlib import Path
+
+    from pyronas.random_search import SUMMARY, random_search
+    from pyronas.spaces import get_space
+    from pyronas.train import load_train_config, load_train_data, run_train
+
+    cfg = load_train_config(args.config, args.set)
+    space = get_space(args.space)
+    out = Path(args.out or cfg.output.dir or Path("runs") / f"random-{args.space}")
+    data = load_train_data(cfg)
+
+    def train_one(genotype, run_dir):
+        return run_train(cfg, genotype, run_dir, resume=True, data=data, progress=not args.quiet)
+
+    summary = random_search(space, args.n, train_one, out, seed=args.seed)
+    acc = summary["test_acc"]
+    print(f"{summary['n']} random {args.space} architectures: test accuracy {acc['mean']:.4f} +- {acc['std']:.4f}")
+    print(f"summary: {out / SUMMARY}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian differentiable NAS as Pyro programs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bar")
@@ -50,6 +96,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("train", help="retrain a found architecture from scratch")
+    p.add_argument("--genotype", help="genotype JSON file or search run folder")
+    p.add_argument("--config", help="YAML retraining config (configs/train_*.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the training in RUN_DIR from its checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("random", help="random-search baseline: train N random genotypes")
+    p.add_argument("--space", required=True, help="search space (nb201, darts, vinnas_m, ...)")
+    p.add_argument("--n", type=int, default=10, help="number of random architectures (VINNAS: 10)")
+    p.add_argument("--config", required=True, help="YAML retraining config (configs/random_*.yaml)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the genotype sampling")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="output folder (default: output.dir or runs/random-<space>)")
+    p.set_defaults(func=cmd_random)
     return parser
 
 
