@@ -39,9 +39,7 @@ def hessian_vector_product(
     grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor], vec: torch.Tensor
 ) -> torch.Tensor:
     """H v = ∇_θ (g · v) for ``grads`` = ∇_θ L computed with ``create_graph=True`` (flat vectors)."""
-    hv = torch.autograd.grad(
-        grads, params, grad_outputs=_split(vec, params), retain_graph=True, allow_unused=True
-    )
+    hv = torch.autograd.grad(grads, params, grad_outputs=_split(vec, params), retain_graph=True, allow_unused=True)
     return _flat(hv, params)
 
 
