@@ -263,21 +263,25 @@ def diagnose_guides(
 
 
 def load_search(run: str | os.PathLike):
-    """The trained search of a run folder or checkpoint file (``pyronas.search.load_run``)."""
-    from pyronas.search import load_run  # the engine; imported late so this module works without it
+    """The trained ``Search`` of a run folder, or of a checkpoint file inside one
+    (``pyronas.search.load_run``)."""
+    from pyronas.search import load_run  # the engine; imported late so this module does not need it
 
+    run = Path(run)
+    if run.is_file():
+        return load_run(run.parent, checkpoint=run)
     return load_run(run)
 
 
-def diagnose(
-    runs: Sequence[str | os.PathLike],
+def diagnose_searches(
+    searches: Sequence,
     num_samples: int = 1000,
     out_dir: str | os.PathLike | None = None,
     seed: int = 0,
+    labels: Sequence[str] | None = None,
     threshold: float = RHAT_THRESHOLD,
 ) -> Diagnosis:
-    """Diagnose one or several run folders (or checkpoints) of the same config; runs become chains."""
-    searches = [load_search(r) for r in runs]
+    """Diagnose loaded searches of the same space (``Search`` objects); each becomes a chain."""
     spaces = {s.space.name for s in searches}
     if len(spaces) > 1:
         raise ValueError(f"runs use different search spaces {sorted(spaces)}")
@@ -287,10 +291,22 @@ def diagnose(
         num_samples,
         seed,
         [s.supernet for s in searches],
-        [str(r) for r in runs],
+        labels,
         out_dir,
         threshold,
     )
+
+
+def diagnose(
+    runs: Sequence[str | os.PathLike],
+    num_samples: int = 1000,
+    out_dir: str | os.PathLike | None = None,
+    seed: int = 0,
+    threshold: float = RHAT_THRESHOLD,
+) -> Diagnosis:
+    """Diagnose run folders (or checkpoint files) of the same config; runs become chains."""
+    searches = [load_search(r) for r in runs]
+    return diagnose_searches(searches, num_samples, out_dir, seed, [str(r) for r in runs], threshold)
 
 
 def format_table(table: pd.DataFrame, max_rows: int | None = None) -> str:

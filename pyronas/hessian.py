@@ -9,14 +9,24 @@ iteration only needs products H v, obtained by double backprop (Pearlmutter 1994
 
 and converges to the eigenvalue of largest magnitude; the Rayleigh quotient vᵀ H v / vᵀ v of
 the iterate is returned (signed).
+
+``arch_hessian_eig(search)`` applies it to the architecture-split loss of a running search, and
+the ``HessianTracker`` callback (config ``search.callbacks: [{name: hessian, params: {every: 1}}]``)
+stores it per epoch as ``hessian_eig`` in ``metrics.json``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
+
+from pyronas.callbacks import Callback
+
+if TYPE_CHECKING:
+    from pyronas.search import Search
 
 logger = logging.getLogger(__name__)
 
@@ -98,3 +108,43 @@ def dominant_eigenvalue(
                 break
             eig = new
     return eig
+
+
+def arch_hessian_eig(search: Search, batch_size: int | None = None, iters: int = 20, tol: float = 1e-4) -> float:
+    """Dominant eigenvalue of ∇²_α L_arch at the search's current state (Zela et al. 2020).
+
+    L_arch is the search objective on a FIXED batch of the architecture split (its first
+    ``batch_size`` examples, default ``data.eval_batch_size``), so successive epochs are comparable;
+    the derivative is w.r.t. the guide's architecture parameters.
+    """
+    n = batch_size or search.cfg.data.eval_batch_size
+    x, y = search.arch_data.x[:n], search.arch_data.y[:n]
+    progress = float(search.epoch)
+
+    def loss() -> torch.Tensor:
+        return search.loss(x, y, len(search.arch_data), progress)[0]
+
+    return dominant_eigenvalue(loss, search.arch_parameters(), iters=iters, tol=tol)
+
+
+class HessianTracker(Callback):
+    """Callback ``{name: hessian, params: {every: 1}}``: stores ``hessian_eig`` in the metrics row of
+    every ``every``-th epoch (and the last one).
+
+    Args:
+        every: period in epochs.
+        batch_size: architecture-split examples in the fixed batch (default ``data.eval_batch_size``).
+        iters, tol: power iteration settings of ``dominant_eigenvalue``.
+    """
+
+    def __init__(self, every: int = 1, batch_size: int | None = None, iters: int = 20, tol: float = 1e-4):
+        if every < 1:
+            raise ValueError(f"every: must be >= 1, got {every}")
+        self.every, self.batch_size, self.iters, self.tol = every, batch_size, iters, tol
+
+    def on_epoch_end(self, search: Search, epoch: int) -> None:
+        if epoch % self.every and epoch != search.cfg.search.epochs - 1:
+            return
+        eig = arch_hessian_eig(search, self.batch_size, self.iters, self.tol)
+        search.metrics[-1]["hessian_eig"] = eig
+        logger.info("epoch %d: dominant Hessian eigenvalue of the architecture-split loss %.4g", epoch, eig)

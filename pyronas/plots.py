@@ -319,16 +319,20 @@ def plot_run(
     guide=None,
     genotype: Genotype | None = None,
     edges: Sequence[str] | None = None,
+    history: Sequence[dict] | None = None,
+    metrics: Sequence[dict] | None = None,
 ) -> dict[str, Path]:
     """All figures a run supports, into ``out_dir`` (default the run folder); returns name -> path.
 
     ``guide`` (the trained ArchGuide) gives the final op probabilities and, for Gaussian families,
-    the SNR figure; without it the last history record is used. ``genotype`` defaults to the last
-    history record's, else ``genotype.json`` of the run.
+    the SNR figure; without it the last history record is used. ``genotype`` defaults to the run's
+    ``genotype.json``, else the last history record's. ``history`` / ``metrics`` (e.g. of a loaded
+    checkpoint) replace the run folder's JSON files.
     """
     run_dir = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
-    history, metrics = load_history(run_dir), load_metrics(run_dir)
+    history = list(history) if history is not None else load_history(run_dir)
+    metrics = list(metrics) if metrics is not None else load_metrics(run_dir)
     files: dict[str, Path] = {}
     normal = space.cell_kinds[0]
     for kind in space.cell_kinds:
@@ -358,12 +362,15 @@ def plot_run(
 
 
 def _last_genotype(history: Sequence[dict], run_dir: Path) -> Genotype | None:
+    if (run_dir / "genotype.json").exists():
+        try:
+            return Genotype.load(run_dir / "genotype.json")
+        except (KeyError, TypeError, ValueError) as err:
+            logger.warning("cannot read %s: %s", run_dir / "genotype.json", err)
     for rec in reversed(history):
         if isinstance(rec.get("genotype"), dict):
             try:
                 return Genotype.from_dict(rec["genotype"])
             except (KeyError, TypeError, ValueError):
                 continue
-    if (run_dir / "genotype.json").exists():
-        return Genotype.load(run_dir / "genotype.json")
     return None
