@@ -161,7 +161,7 @@ def summary_table(idata: az.InferenceData, var_name: str = "op_probs", hdi_prob:
     Columns: mean, sd, hdi_<lo>%, hdi_<hi>%, ess_bulk, ess_tail, r_hat, chain_spread (max − min of
     the per-chain means). One chain (one run) is split in halves for R-hat. A point-mass guide has
     zero within-chain variance, so R-hat is 0/0: it is set to 1 when all chains agree exactly and
-    to +inf when they differ.
+    to +inf when they differ; its ESS is undefined (NaN).
     """
     post = idata.posterior[var_name]
     mean = post.mean(("chain", "draw"))
@@ -176,6 +176,7 @@ def summary_table(idata: az.InferenceData, var_name: str = "op_probs", hdi_prob:
     spread = chain_means.max("chain") - chain_means.min("chain")
     degenerate = (post.max("draw") - post.min("draw")).max("chain") == 0
     rhat = xr.where(degenerate, xr.where(spread == 0, 1.0, np.inf), rhat)
+    ess_bulk, ess_tail = (xr.where(degenerate, np.nan, e) for e in (ess_bulk, ess_tail))  # constant draws
     lo, hi = (1 - hdi_prob) / 2 * 100, (1 + hdi_prob) / 2 * 100
     table = xr.Dataset(
         {
@@ -208,14 +209,18 @@ def verdict(table: pd.DataFrame, num_runs: int, threshold: float = RHAT_THRESHOL
     n_edges = table.groupby(["cell", "edge"]).ngroups
     bad = unstable_edges(table, threshold)
     worst = float(table["r_hat"].max())
+    spread = f"largest between-run difference of an op probability {float(table['chain_spread'].max()):.3g}"
     if num_runs < 2:
         scope = "single run: R-hat only checks the within-run draws; pass several seeds to test reproducibility"
         return f"{scope} ({len(bad)}/{n_edges} edges with R-hat > {threshold})"
     if bad.empty:
-        return f"REPRODUCIBLE: all {n_edges} edges have R-hat <= {threshold} across {num_runs} runs (max {worst:.4f})"
+        return (
+            f"REPRODUCIBLE: all {n_edges} edges have R-hat <= {threshold} across {num_runs} runs "
+            f"(max {worst:.4f}; {spread})"
+        )
     return (
         f"NOT REPRODUCIBLE: {len(bad)}/{n_edges} edges have R-hat > {threshold} across {num_runs} runs "
-        f"(max {worst:.3g})"
+        f"(max {worst:.3g}; {spread})"
     )
 
 
