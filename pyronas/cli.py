@@ -84,6 +84,36 @@ def cmd_random(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """``pyronas diagnose RUN [RUN ...]``: posterior netcdf + summary CSV + R-hat verdict + figures."""
+    from pathlib import Path
+
+    from pyronas import diagnostics, plots
+
+    runs = [Path(r) for r in args.runs]
+    folders = [r.parent if r.is_file() else r for r in runs]
+    out = Path(args.out) if args.out else (folders[0] if len(runs) == 1 else folders[0] / "diagnostics")
+    searches = [diagnostics.load_search(r) for r in runs]
+    result = diagnostics.diagnose_searches(searches, args.samples, out, args.seed, [str(r) for r in runs])
+    print(f"op probabilities over {len(runs)} run(s) x {args.samples} draws (chains = runs):")
+    print(diagnostics.format_table(result.table))
+    if not result.unstable.empty:
+        print(f"edges with R-hat > {diagnostics.RHAT_THRESHOLD}:")
+        print(diagnostics.format_table(result.unstable))
+    for name, path in result.files.items():
+        print(f"{name}: {path}")
+    if not args.no_plots:
+        for i, (folder, search) in enumerate(zip(folders, searches, strict=True)):
+            fig_dir = folder if not args.out else out / (f"run{i}_{folder.name}" if len(runs) > 1 else "")
+            figures = plots.plot_run(
+                folder, search.space, fig_dir, guide=search.guide, edges=args.edges,
+                history=search.history, metrics=search.metrics,
+            )
+            print(f"figures of {folder}: {', '.join(str(p) for p in figures.values())}")
+    print(f"verdict: {result.verdict}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian differentiable NAS as Pyro programs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bar")
@@ -113,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", help="output folder (default: output.dir or runs/random-<space>)")
     p.set_defaults(func=cmd_random)
+
+    p = sub.add_parser("diagnose", help="architecture posterior diagnostics (ArviZ) and figures of one or more runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or checkpoint files); several = chains")
+    p.add_argument("--samples", type=int, default=1000, help="posterior draws per run (default 1000)")
+    p.add_argument("--out", help="output folder (default: the run folder; RUN_DIR/diagnostics for several runs)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (run i uses seed + i)")
+    p.add_argument("--edges", nargs="+", metavar="EDGE", help="edges for the anytime plot, e.g. 2<-0 (default all)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.set_defaults(func=cmd_diagnose)
     return parser
 
 
