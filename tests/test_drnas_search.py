@@ -17,7 +17,7 @@ from tests.conftest import needs_fmnist
 
 FMNIST = "configs/drnas_nb201_fmnist.yaml"
 TINY = [
-    "data.portion=0.03",       # 1,800 images -> 900 / 900
+    "data.portion=0.05",       # 3,000 images -> 1,500 / 1,500
     "data.image_size=12",
     "supernet.C=4",
     "search.epochs=3",
@@ -36,7 +36,7 @@ def test_short_drnas_search_beats_chance_and_beta_leaves_the_anchor(tmp_path):
     for k, eta in search.guide.eta.items():
         assert eta0[k].abs().max() < 0.01
         moved = (eta.detach() - eta0[k]).abs().max()
-        assert moved > 0.02, moved  # β = ELU(η) + 1 moved away from the anchor β = 1
+        assert moved > 0.05, moved  # β = ELU(η) + 1 moved away from the anchor β = 1
     assert (tmp_path / "genotype.json").exists() and genotype.cells["cell"]
     # eq. 4: the genotype is the argmax of the Dirichlet mean
     probs = search.guide.op_probs()["cell"]
