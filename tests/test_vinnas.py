@@ -96,9 +96,9 @@ def test_gamma_schedules_scale_the_kl_through_pyro():
     objective = make_objective(cfg)
     sw, sa = objective.kl_scales["w/"], objective.kl_scales["alpha/"]
     assert sw(0.0) == sw(0.999) == 0.0 and sa(0.5) == 0.0
-    assert sw(5.0) == sw(6.0) == cfg.objective.kl_scales["w/"].weight
-    assert sw(3.0) == pytest.approx(0.5 * sw(5.0))
-    assert objective.terms[0].schedule(0.5) == 0.0 and objective.terms[0].schedule(5.0) == 0.1
+    assert sw(6.0) == sw(7.0) == cfg.objective.kl_scales["w/"].weight
+    assert sw(3.5) == pytest.approx(0.5 * sw(6.0))
+    assert objective.terms[0].schedule(0.5) == 0.0 and objective.terms[0].schedule(6.0) == 0.1
 
     _, model, guide = _program()
     x, y, n = torch.randn(4, 1, 8, 8), torch.randint(0, 10, (4,)), 100
@@ -112,9 +112,9 @@ def test_gamma_schedules_scale_the_kl_through_pyro():
             torch.manual_seed(1)
             return objective.loss(model, guide, x, y, n, progress)[0].item()
 
-    base, mid, end = loss(0.5), loss(3.0), loss(5.0)
-    assert end - base == pytest.approx((sw(5.0) * kl_w + sa(5.0) * kl_a) / n, rel=1e-3)
-    assert mid - base == pytest.approx((sw(3.0) * kl_w + sa(3.0) * kl_a) / n, rel=1e-3)
+    base, mid, end = loss(0.5), loss(3.5), loss(6.0)
+    assert end - base == pytest.approx((sw(6.0) * kl_w + sa(6.0) * kl_a) / n, rel=1e-3)
+    assert mid - base == pytest.approx((sw(3.5) * kl_w + sa(3.5) * kl_a) / n, rel=1e-3)
 
 
 class _Parts:
