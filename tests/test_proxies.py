@@ -105,7 +105,9 @@ def test_synflow_closed_form_on_bias_free_linear_net():
 def test_proxies_score_discrete_networks_of_the_space():
     space = get_space("nb201")
     edges = space.edges
-    convs = Genotype.from_nb201_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    convs = Genotype.from_nb201_string(
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    )
     nothing = Genotype("nb201", {"cell": [("none", i, j) for i, j in edges]}, convs.concat)
     x, y = torch.randn(4, 1, 8, 8), torch.randint(0, 3, (4,))
     kw = dict(C=4, layers=1, num_classes=3)
