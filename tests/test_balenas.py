@@ -85,3 +85,40 @@ def test_loss_gradient_is_data_gradient_at_the_sample():
     nll = torch.nn.functional.cross_entropy(logits, y)
     (g_alpha,) = torch.autograd.grad(nll, [alpha])
     assert torch.allclose(g_mu, g_alpha, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "balenas_nb201",
+        "balenas_nb201_2nd",
+        "balenas_tf_nb201",
+        "balenas_darts",
+        "balenas_darts_2nd",
+        "balenas_tf_darts",
+        "balenas_nb201_fmnist",
+    ],
+)
+def test_configs_build_vadam_matching_the_prior(name):
+    from pathlib import Path
+
+    from pyronas.config import load_config
+    from pyronas.optim import make_optimizer
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    assert cfg.model.name == "gaussian" and cfg.guide.name == "balenas"
+    assert cfg.objective.kl_scales["alpha/"].weight == 0.0  # the prior acts through VAdam only
+    opt = make_optimizer([torch.nn.Parameter(torch.zeros(2))], cfg.optim.arch, "optim.arch")
+    assert isinstance(opt, VAdam)
+    assert opt.defaults["prior_precision"] == cfg.model.params["delta"]
+    if "tf" in name:
+        assert cfg.select.rule == "sample_score" and cfg.select.params["num_samples"] in (10, 50, 100)
+
+
+def test_vadam_factory_rejects_weight_decay():
+    from pyronas.config import load_config
+    from pyronas.optim import make_optimizer
+
+    cfg = load_config(None, ["optim.arch.name=vadam", "optim.arch.weight_decay=0.001"])
+    with pytest.raises(ValueError, match="weight_decay"):
+        make_optimizer([torch.nn.Parameter(torch.zeros(2))], cfg.optim.arch, "optim.arch")
