@@ -51,7 +51,7 @@ class BalenasGuide(ArchGuide):
         for kind, mu in self.mu.items():
             if id(mu) not in owned:
                 raise ValueError(f"VAdam does not optimise the mean of alpha/{kind}")
-            delta = optimizer._group_of(mu)["prior_precision"]
+            delta = optimizer.param_group(mu)["prior_precision"]
             if not math.isclose(delta, self.delta, rel_tol=1e-9):
                 raise ValueError(
                     f"optim.arch.params.prior_precision ({delta}) must equal model.params.delta ({self.delta})"

@@ -51,7 +51,7 @@ class VAdam(Optimizer):
         num_data: N, the size of the data set the loss is averaged over; δ̃ = δ/N.
         init_s: s_0, the initial precision state (σ_0² = 1/(N s_0 + δ)).
         hessian: ``"gm"`` (ĝ∘ĝ, eq. 18) or ``"von"`` (diag Hessian, eq. 14).
-        num_samples: Monte Carlo draws θ_t per step when a closure is given.
+        num_samples: Monte Carlo draws θ_t per step when a closure is given (read from the first group).
         hessian_probes: for VON with a closure: 0 = exact diagonal (one Hessian-vector product per
             coordinate), k > 0 = Hutchinson estimate with k Rademacher probes.
         s_rate: rate of the s update; ``None`` uses β_t as eq. 18 does (Khan et al.'s Vadam decouples
@@ -101,7 +101,8 @@ class VAdam(Optimizer):
         super().__init__(params, defaults)
 
     # --- the posterior scale ----------------------------------------------------------------
-    def _group_of(self, param: torch.Tensor) -> dict:
+    def param_group(self, param: torch.Tensor) -> dict:
+        """The param group holding ``param`` (its δ, N, s_0, ...)."""
         for group in self.param_groups:
             if any(p is param for p in group["params"]):
                 return group
@@ -109,7 +110,7 @@ class VAdam(Optimizer):
 
     def precision_state(self, param: torch.Tensor) -> torch.Tensor:
         """s of ``param`` (s_0 = ``init_s`` before the first step)."""
-        group = self._group_of(param)
+        group = self.param_group(param)
         state = self.state.get(param, {})
         if "s" in state:
             return state["s"]
@@ -117,7 +118,7 @@ class VAdam(Optimizer):
 
     def sigma(self, param: torch.Tensor) -> torch.Tensor:
         """σ = 1 / sqrt(N (s + δ̃)), δ̃ = δ/N (BaLeNAS text after eq. 14), detached."""
-        group = self._group_of(param)
+        group = self.param_group(param)
         n, delta_t = group["num_data"], group["prior_precision"] / group["num_data"]
         return (n * (self.precision_state(param) + delta_t)).rsqrt().detach()
 
