@@ -164,7 +164,13 @@ class Search:
 
     # --- one step of each level --------------------------------------------------------------
     def loss(self, x: torch.Tensor, y: torch.Tensor, n_data: int, progress: float):
-        return self.objective.loss(self.model, self.guide, x, y, n_data, progress)
+        try:
+            return self.objective.loss(self.model, self.guide, x, y, n_data, progress)
+        except ValueError as e:  # Pyro's validation rejects NaN/Inf parameters of a distribution
+            if "invalid values" not in str(e):
+                raise
+            self._check(torch.tensor(float("nan")), "the")
+            raise
 
     def _check(self, loss: torch.Tensor, where: str) -> None:
         if not torch.isfinite(loss):
@@ -418,7 +424,7 @@ class Search:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for cb, s in zip(self.callbacks, state["callbacks"], strict=True):
+        for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
             cb.load_state_dict(s)
             cb.on_resume(self)
         self.model.load_state_dict(state["model"])
