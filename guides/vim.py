@@ -36,7 +36,12 @@ Design choices (documented as the issue asks):
   second network φ' of the same shape gives the standard deviation s = softplus(φ'(ε)) and
   A = μ_φ + s·ξ. The paper writes N(μ, σ) with σ the variance and reads it as variational
   dropout N(μ, μ²δ), δ = σ/μ² (sec. 3.5); here δ = s²/μ² (``log_dropout_rate``). Its sparsity
-  constraint (SI-VDNAS) is the KL to the log-uniform prior (Molchanov et al. 2017, eq. 14).
+  constraint (SI-VDNAS) is the KL to the log-uniform prior p(A) ∝ 1/|A| (Molchanov et al. 2017,
+  eq. 14), ``pyronas.distributions.molchanov_kl(log δ)``. It enters through Pyro, not on the side:
+  the Dropout configs use the prior ``models/log_uniform.py`` with ``bayesian_weights: false,
+  zero_clip: null`` (log-uniform on A only, plain softmax) and ``elbo: meanfield``, so
+  loss = CE(A) + Σ_{kind, edge, op} KL(log δ) / N. (With the flat prior the Dropout ELBO's
+  entropy Σ log s would be unbounded in directions where softmax saturates.)
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pyronas.distributions import log_lambda
 from pyronas.program import ArchGuide, SupernetModel
 
 #: number of ConvReLUBN modules of each size of the architectural network (sec. 3.3, 4.6).
@@ -139,8 +145,7 @@ class VIMGuide(ArchGuide):
 
     def log_dropout_rate(self, kind: str) -> torch.Tensor:
         """log δ = log(s² / μ²), the variational-dropout reading of N(μ, s²) (sec. 3.5)."""
-        mu, s = self.mu(kind), self.sigma(kind)
-        return 2 * (s.log() - mu.abs().clamp_min(1e-8).log())
+        return log_lambda(self.mu(kind), self.sigma(kind))
 
     # --- ArchGuide interface ----------------------------------------------------------------
     def alpha_dist(self, kind: str) -> dist.Distribution:

@@ -27,7 +27,10 @@ from pyronas.onehot import onehotness
 from pyronas.search import Search
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = {"vimnas": ROOT / "configs" / "vimnas_nb201_fmnist.yaml", "darts": ROOT / "configs" / "darts_nb201_fmnist.yaml"}
+CONFIGS = {
+    "vimnas": ROOT / "configs" / "vimnas_nb201_fmnist.yaml",
+    "darts": ROOT / "configs" / "darts_nb201_fmnist.yaml",
+}
 # keys that must agree for the comparison to be fair (everything but guide and optim.arch)
 SHARED = ("seed", "space", "supernet", "data", "model", "optim.weights", "search.epochs", "search.warmup_epochs",
           "search.steps_per_epoch")

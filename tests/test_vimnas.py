@@ -11,11 +11,21 @@ import torch.nn.functional as F
 from pyronas.guides.vim import VIMGuide
 from pyronas.models.flat import FlatPrior
 
+from pyronas.distributions import molchanov_kl
 from pyronas.objectives import Objective
 from pyronas.program import SupernetModel, alpha_site
 from pyronas.registry import build
 from pyronas.spaces import get_space
 from pyronas.supernet import Supernet
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tensors are tiny: intra-op threads only add synchronisation (70x slower on a busy 2-core box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def make_model(space: str = "nb201", layers: int = 1, C: int = 4) -> SupernetModel:
@@ -159,3 +169,31 @@ def test_built_by_name_with_validated_params(nb201_model):
         VIMGuide(nb201_model, size="huge")
     with pytest.raises(ValueError, match="exclusive"):
         VIMGuide(nb201_model, point=True, dropout=True)
+
+
+def test_dropout_sparsity_term_is_the_molchanov_kl_to_the_log_uniform_prior():
+    """VIM-NAS-Dropout with the log-uniform prior on A and TraceMeanField_ELBO:
+    loss = CE(sampled A) + Σ molchanov_kl(log δ) / N, δ = s²/μ² (sec. 3.5; Molchanov eq. 14)."""
+    torch.manual_seed(8)
+    net = Supernet(get_space("nb201"), C=4, layers=1, in_channels=1, num_classes=3)
+    prior = build("models", "log_uniform", {"bayesian_weights": False, "zero_clip": None}, net, where="model.params")
+    model = SupernetModel(net, prior)
+    guide = VIMGuide(model, dropout=True)
+    x, y, n_data = torch.randn(8, 1, 8, 8), torch.randint(0, 3, (8,)), 100
+    loss, rec = Objective(pyro.infer.TraceMeanField_ELBO()).loss(model, guide, x, y, n_data)
+    (alpha,) = rec.values[alpha_site("cell")]
+    ce = F.cross_entropy(net(x, {"cell": F.softmax(alpha, -1)}), y)
+    log_delta = guide.log_dropout_rate("cell")
+    kl = molchanov_kl(log_delta).sum()
+    torch.testing.assert_close(loss, ce + kl / n_data)
+    # the documented closed form, written out: k1 - k1 sigmoid(k2 + k3 log δ) + ½ log(1 + 1/δ) >= 0
+    k1, k2, k3 = 0.63576, 1.8732, 1.48695
+    delta = guide.sigma("cell") ** 2 / guide.mu("cell") ** 2
+    closed = (k1 - k1 * torch.sigmoid(k2 + k3 * delta.log()) + 0.5 * torch.log1p(1 / delta)).sum()
+    torch.testing.assert_close(kl, closed, rtol=1e-4, atol=1e-4)
+    assert kl > 0
+    # the KL pulls on φ' (σ) as well as φ (μ): both networks get a gradient from the sparsity term
+    g_sigma = torch.autograd.grad(kl, list(guide.phi_sigma.parameters()), allow_unused=True)
+    g_mu = torch.autograd.grad(molchanov_kl(guide.log_dropout_rate("cell")).sum(), list(guide.phi.parameters()))
+    assert any(g is not None and g.abs().sum() > 0 for g in g_sigma)
+    assert any(g.abs().sum() > 0 for g in g_mu)
