@@ -376,6 +376,12 @@ class Search:
             "lr_weights": self.opt_w.param_groups[0]["lr"],
             "seconds": seconds,
         }
+        sc = self.cfg.search
+        if sc.hessian_every and (e % sc.hessian_every == 0 or e == sc.epochs - 1):
+            from pyronas.hessian import arch_hessian_eig
+
+            row["hessian_eig"] = arch_hessian_eig(self)
+            log.info("epoch %d: dominant Hessian eigenvalue of the arch-split loss %.4g", e, row["hessian_eig"])
         self.metrics.append(row)
         self.history.append({"epoch": e, **rec, "genotype": genotype.to_dict()})
         if self.best is None or val["acc"] > self.best["val_acc"]:
