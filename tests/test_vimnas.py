@@ -9,11 +9,11 @@ import pyro
 import pytest
 import torch
 import torch.nn.functional as F
-from pyronas.guides.vim import VIMGuide
-from pyronas.models.flat import FlatPrior
 
 from pyronas.config import load_config
 from pyronas.distributions import molchanov_kl
+from pyronas.guides.vim import VIMGuide
+from pyronas.models.flat import FlatPrior
 from pyronas.objectives import Objective
 from pyronas.program import SupernetModel, alpha_site
 from pyronas.registry import build
