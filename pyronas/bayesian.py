@@ -165,9 +165,14 @@ class LocalReparameterization(Messenger):
     """Effect handler: layers whose weight was sampled at a Normal site use the local
     reparameterisation trick (Kingma et al. 2015) instead of the sampled weight.
 
-    Wrap the whole ELBO computation (guide and model) in it: the guide's ``w/`` samples are
-    recorded by identity, and while the handler is active ``torch.nn.functional.conv2d`` and
-    ``linear`` dispatch to ``lrt_conv2d`` / ``lrt_linear`` when given such a tensor as weight.
+    The handler records, by identity, the values of Normal ``w/`` sites sampled while it is
+    active; while active, ``torch.nn.functional.conv2d`` and ``linear`` dispatch to
+    ``lrt_conv2d`` / ``lrt_linear`` when given such a value as weight. Use it either around the
+    whole ELBO computation (guide and model), or -- as ``models/log_uniform.py`` does -- enter it
+    in the guide while sampling the weights and in the model around the network's forward
+    (``ArchPrior.network_context``); the record persists between the two until ``reset()``.
+    Values that were not recorded (e.g. the posterior means plugged in for prediction) go
+    through the ordinary functions.
 
     Args:
         prefix: only sites whose names start with it are recorded.
@@ -177,6 +182,7 @@ class LocalReparameterization(Messenger):
         super().__init__()
         self.prefix = prefix
         self._table: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._saved: list[tuple] = []  # the functions replaced, one entry per (nested) entry
 
     def _pyro_post_sample(self, msg) -> None:
         if not msg["name"].startswith(self.prefix):
@@ -186,6 +192,10 @@ class LocalReparameterization(Messenger):
             v = msg["value"]
             self._table[id(v)] = (v, normal.loc, normal.scale)
 
+    def reset(self) -> None:
+        """Forget the recorded values (call before a new guide run)."""
+        self._table.clear()
+
     def _lookup(self, weight) -> tuple[torch.Tensor, torch.Tensor] | None:
         hit = self._table.get(id(weight))
         if hit is None or hit[0] is not weight:
@@ -193,8 +203,8 @@ class LocalReparameterization(Messenger):
         return hit[1], hit[2]
 
     def __enter__(self):
-        self._saved = (F.linear, F.conv2d)
-        outer_linear, outer_conv = self._saved
+        outer_linear, outer_conv = F.linear, F.conv2d
+        self._saved.append((outer_linear, outer_conv))
 
         def linear(input, weight, bias=None):
             ls = self._lookup(weight)
@@ -210,7 +220,6 @@ class LocalReparameterization(Messenger):
         return super().__enter__()
 
     def __exit__(self, *exc):
-        F.linear, F.conv2d = self._saved
-        self._table.clear()
+        F.linear, F.conv2d = self._saved.pop()
         return super().__exit__(*exc)
 

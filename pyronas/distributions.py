@@ -22,7 +22,8 @@ class SmoothedCategorical(dist.Categorical):
         super().__init__(logits=logits, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
-        new = super().expand(batch_shape, _instance)
+        new = self._get_checked_instance(SmoothedCategorical, _instance)
+        new = super().expand(batch_shape, _instance=new)
         new.epsilon = self.epsilon
         return new
 

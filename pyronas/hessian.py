@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pyronas.callbacks import Callback
-
 if TYPE_CHECKING:
     from pyronas.search import Search
 
@@ -125,26 +123,3 @@ def arch_hessian_eig(search: Search, batch_size: int | None = None, iters: int =
         return search.loss(x, y, len(search.arch_data), progress)[0]
 
     return dominant_eigenvalue(loss, search.arch_parameters(), iters=iters, tol=tol)
-
-
-class HessianTracker(Callback):
-    """Callback ``{name: hessian, params: {every: 1}}``: stores ``hessian_eig`` in the metrics row of
-    every ``every``-th epoch (and the last one).
-
-    Args:
-        every: period in epochs.
-        batch_size: architecture-split examples in the fixed batch (default ``data.eval_batch_size``).
-        iters, tol: power iteration settings of ``dominant_eigenvalue``.
-    """
-
-    def __init__(self, every: int = 1, batch_size: int | None = None, iters: int = 20, tol: float = 1e-4):
-        if every < 1:
-            raise ValueError(f"every: must be >= 1, got {every}")
-        self.every, self.batch_size, self.iters, self.tol = every, batch_size, iters, tol
-
-    def on_epoch_end(self, search: Search, epoch: int) -> None:
-        if epoch % self.every and epoch != search.cfg.search.epochs - 1:
-            return
-        eig = arch_hessian_eig(search, self.batch_size, self.iters, self.tol)
-        search.metrics[-1]["hessian_eig"] = eig
-        logger.info("epoch %d: dominant Hessian eigenvalue of the architecture-split loss %.4g", epoch, eig)

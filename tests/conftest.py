@@ -1,9 +1,9 @@
 import os
 
+import pyro
 import pytest
 import torch
 
-import pyro
 from pyronas.data import FASHION_MNIST_ROOT
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

@@ -43,5 +43,6 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     assert main(["--quiet", "search", "--config", str(cfg), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "/definitely/missing" in err and "Traceback" not in err
-    assert main(["--quiet", "search", "--config", str(cfg), "--set", "guide.params={bogus: 1}", "--set", "data.name=digits"]) == 2
+    args = ["--set", "guide.params={bogus: 1}", "--set", "data.name=digits"]
+    assert main(["--quiet", "search", "--config", str(cfg), *args]) == 2
     assert "guide.params.bogus" in capsys.readouterr().err

@@ -1,9 +1,9 @@
 """DARTS as a Pyro program (flat prior + point-mass guide) equals plain-PyTorch DARTS."""
 
+import pyro
 import torch
 import torch.nn.functional as F
 
-import pyro
 from pyronas.objectives import Objective
 from pyronas.program import SupernetModel, alpha_site
 from pyronas.registry import build

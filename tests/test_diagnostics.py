@@ -7,8 +7,6 @@ import pyro.distributions as dist
 import pytest
 import torch
 import torch.nn as nn
-from pyronas.guides.delta import DeltaGuide
-from pyronas.models.flat import FlatPrior
 
 from pyronas.diagnostics import (
     diagnose_guides,
@@ -18,6 +16,8 @@ from pyronas.diagnostics import (
     to_inference_data,
     write_netcdf,
 )
+from pyronas.guides.delta import DeltaGuide
+from pyronas.models.flat import FlatPrior
 from pyronas.program import ArchGuide, ArchPrior, SupernetModel
 from pyronas.spaces import get_space
 from pyronas.supernet import Supernet

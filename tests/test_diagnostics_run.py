@@ -36,7 +36,7 @@ def _tiny_search(out_dir, seed: int) -> Search:
             "epochs": 2,
             "steps_per_epoch": 3,
             "eval_batches": 1,
-            "callbacks": [{"name": "hessian", "params": {"every": 1}}],
+            "hessian_every": 1,
         },
     )
     search = Search(cfg, out_dir)

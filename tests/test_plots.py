@@ -11,9 +11,9 @@ import pyro.distributions as dist
 import pytest
 import torch
 import torch.nn as nn
-from pyronas.models.flat import FlatPrior
 
 from pyronas import plots
+from pyronas.models.flat import FlatPrior
 from pyronas.program import ArchGuide, SupernetModel
 from pyronas.spaces import Genotype, get_space
 from pyronas.supernet import Supernet
