@@ -313,6 +313,34 @@ def stage_memory_report(
     return report
 
 
+def memory_per_stage(
+    supernet: Supernet,
+    model,
+    guide,
+    objective,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_data: int,
+    partial_channels: list[int],
+    num_ops: list[int | None] | None = None,
+) -> list[dict[str, float]]:
+    """``stage_memory_report`` of every stage of a progressive schedule (for scripts/benchmark.py).
+
+    Stage 0 is the program as given (its K must be ``partial_channels[0]``); each later stage is
+    reached with ``next_stage`` (pruning by the current β, widening), so the program is modified in
+    place. DrNAS' claim (section 2.4, Table 1): the peaks stay about constant across stages.
+    """
+    num_ops = list(num_ops) if num_ops is not None else [None] * len(partial_channels)
+    if partial_channels_of(supernet) != partial_channels[0]:
+        raise ValueError(f"the supernet has K = {partial_channels_of(supernet)}, not {partial_channels[0]}")
+    rows = []
+    for s, k in enumerate(partial_channels):
+        if s > 0:
+            next_stage(supernet, model, guide, num_ops[s], k, torch.Generator().manual_seed(s))
+        rows.append({"stage": s, **stage_memory_report(supernet, model, guide, objective, x, y, n_data)})
+    return rows
+
+
 # --- the search callback ------------------------------------------------------------------------
 class Progressive(Callback):
     """DrNAS progressive learning as a search callback (section 2.4).

@@ -12,6 +12,7 @@ from pyronas.ops import ReLUConvBN, SepConv
 from pyronas.program import SupernetModel
 from pyronas.progressive import (
     carry_optimizer_state,
+    memory_per_stage,
     next_stage,
     partial_channels_of,
     random_mapping,
@@ -174,6 +175,12 @@ def test_stage_memory_report_constant_across_a_stage_change():
     assert r2["num_ops"] == 4
     assert r_widen_only["activations_mib"] > 1.3 * r1["activations_mib"]
     assert 0.6 < r2["activations_mib"] / r1["activations_mib"] < 1.4, (r1, r2)
+    # the same through the helper for scripts/benchmark.py
+    net, model, guide = _program(C=8, layers=3, k=4)
+    rows = memory_per_stage(net, model, guide, obj, x, y, 100, partial_channels=[4, 2], num_ops=[8, 4])
+    assert [(r["stage"], r["partial_channels"], r["num_ops"]) for r in rows] == [(0, 4, 8), (1, 2, 4)]
+    assert abs(rows[0]["activations_mib"] - r1["activations_mib"]) < 1e-9
+    assert abs(rows[1]["activations_mib"] - r2["activations_mib"]) / r2["activations_mib"] < 0.05
 
 
 def test_optimizer_state_is_carried_through_prune_and_widen():
