@@ -298,8 +298,9 @@ def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **data: Any) -> Config:
-    """Load and validate a config from YAML (and/or keyword sections), applying ``--set`` overrides."""
+def load_into(cls: type, path: str | Path | None = None, overrides: list[str] | None = None, **data: Any) -> Any:
+    """Load config dataclass ``cls`` from YAML (and/or keyword sections), apply ``--set`` overrides,
+    merge onto ``cls()``'s defaults (a partial section keeps its own defaults) and validate."""
     raw: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -312,9 +313,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw.update(data)
     for key, value in parse_overrides(overrides or []):
         _set_path(raw, key, value)
-    # merge onto the defaults so a partial section keeps that section's own defaults
-    merged = _deep_merge(Config().to_dict(), raw, "")
-    return from_dict(Config, merged).validate()
+    merged = _deep_merge(dataclasses.asdict(cls()), raw, "")
+    return from_dict(cls, merged).validate()
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **data: Any) -> Config:
+    """Load and validate a search config (see ``load_into``)."""
+    return load_into(Config, path, overrides, **data)
 
 
 def _deep_merge(base: dict[str, Any], new: Any, prefix: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from pyronas.augment import Augment
 from pyronas.bayes_train import BayesianNetwork, BayesianSection, gamma_schedule
-from pyronas.config import ConfigError, DataConfig, OutputConfig, _deep_merge, _set_path, from_dict, parse_overrides
+from pyronas.config import ConfigError, DataConfig, OutputConfig, load_into
 from pyronas.data import load_dataset
 from pyronas.network import Network, count_parameters
 from pyronas.spaces import Genotype
@@ -186,19 +186,7 @@ class Trainer:
         self.regulariser = regulariser
         torch.manual_seed(seed)
         in_channels = self.x_train.shape[1]
-        if build is None:
-            self.net = Network.from_genotype(
-                genotype,
-                genotype.space,
-                network.C,
-                network.layers,
-                in_channels,
-                num_classes,
-                network.auxiliary,
-                network.layout,
-            )
-        else:
-            self.net = build(genotype, network, in_channels, num_classes)
+        self.net = (build or build_network)(genotype, network, in_channels, num_classes)
         self.net.to(self.device)
         # log-variances of Bayesian weights (pyronas.bayes_train) are not decayed
         decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" not in n]
@@ -412,20 +400,15 @@ class TrainConfig:
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None, **data) -> TrainConfig:
     """Load and validate a retraining config from YAML (and/or keyword sections) with ``--set`` overrides."""
-    raw: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
-        try:
-            raw = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
-    raw.update(data)
-    for key, value in parse_overrides(overrides or []):
-        _set_path(raw, key, value)
-    merged = _deep_merge(TrainConfig().to_dict(), raw, "")
-    return from_dict(TrainConfig, merged).validate()
+    return load_into(TrainConfig, path, overrides, **data)
+
+
+def build_network(genotype: Genotype, network, in_channels: int, num_classes: int) -> Network:
+    """The discrete network of ``genotype`` at the sizes of the ``network:`` config section."""
+    return Network.from_genotype(
+        genotype, genotype.space, network.C, network.layers, in_channels, num_classes,
+        network.auxiliary, network.layout,
+    )
 
 
 def load_genotype(path: str | Path) -> Genotype:
@@ -492,16 +475,7 @@ def _bayesian_hooks(cfg: TrainConfig, n_train: int):
     bcfg = cfg.bayesian
 
     def build(genotype, network, in_channels, num_classes):
-        net = Network.from_genotype(
-            genotype,
-            genotype.space,
-            network.C,
-            network.layers,
-            in_channels,
-            num_classes,
-            network.auxiliary,
-            network.layout,
-        )
+        net = build_network(genotype, network, in_channels, num_classes)
         return BayesianNetwork(net, bcfg.log_sigma2, bcfg.threshold)
 
     def regulariser(net, progress):
