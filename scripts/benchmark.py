@@ -47,11 +47,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_search(args, method: str = "darts") -> Search:
+def make_search(args, method: str = "darts", extra: list[str] | None = None) -> Search:
     overrides = [
         f"space={args.space}", f"supernet.C={args.C}", f"supernet.layers={args.layers}", f"device={args.device}",
         f"data.batch_size={args.batch}", "search.epochs=1", f"seed={args.seed}",
-    ] + METHOD_OVERRIDES[method]
+    ] + METHOD_OVERRIDES[method] + (extra or [])
     cfg = load_config(overrides=overrides)
     n = 4 * args.batch
     g = torch.Generator().manual_seed(args.seed)
@@ -158,6 +158,21 @@ def time_method(args, method: str) -> float:
     return statistics.median(ts)
 
 
+def drnas_stage_memory(args) -> list[dict[str, float]]:
+    """DrNAS section 2.4: peak memory per progressive stage (partial channels K, ops per edge)."""
+    from pyronas.progressive import memory_per_stage
+
+    C = 6 * max(1, args.C // 6)  # divisible by K = 6
+    search = make_search(args, "drnas", ["space=darts", "supernet.partial_channels=6", f"supernet.C={C}"])
+    xw, yw, _, _ = batches(search)
+    rows = memory_per_stage(search.supernet, search.model, search.guide, search.objective,
+                            xw, yw, len(search.weight_data), partial_channels=[6, 3], num_ops=[8, 4])
+    for r in rows:
+        print(f"  drnas stage {r['stage']}: K={r['partial_channels']}, {r['num_ops']} ops/edge, "
+              f"peak {r['peak_mib']:.0f} MiB ({r['method']})")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--space", default="nb201")
@@ -173,6 +188,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="*", default=[], choices=sorted(METHOD_OVERRIDES))
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--drnas-stages", action="store_true",
+                        help="peak memory per DrNAS progressive stage (darts space, K 6 -> 3, 8 -> 4 ops)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -197,6 +214,8 @@ def main() -> None:
         s = time_method(args, method)
         result[f"{method}_s"] = s
         print(f"  {method:8s} (Pyro)     : {1000 * s:8.1f} ms   ({s / t['plain']:.2f}x plain DARTS)")
+    if args.drnas_stages:
+        result["drnas_stages"] = drnas_stage_memory(args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
