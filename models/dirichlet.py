@@ -28,7 +28,7 @@ class DirichletPrior(ArchPrior):
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
         shape = self.arch_shapes[kind]
-        return dist.Dirichlet(torch.full(shape, self.concentration)).to_event(1)
+        return dist.Dirichlet(torch.full(shape, self.concentration, device=self.device)).to_event(1)
 
     def to_weights(self, alpha: torch.Tensor) -> torch.Tensor:
         """θ is on the simplex already: the mixing weights are θ itself."""

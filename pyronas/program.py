@@ -46,6 +46,12 @@ class ArchPrior(nn.Module):
     def __init__(self, supernet: Supernet):
         super().__init__()
         self.arch_shapes = supernet.arch_shapes()
+        # follows .to(device), so priors can build their tensors where the search runs
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self._anchor.device
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
         """Prior distribution of site ``alpha/<kind>``, event shape ``[edges, ops]``."""
