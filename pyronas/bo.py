@@ -78,7 +78,7 @@ class BOConfig:
     kernel: str = "matern52"
     hypers: str = "map"  # map | nuts
     map_steps: int = 200
-    map_steps_warm: int = 60
+    map_steps_warm: int = 30
     map_lr: float = 0.05
     nuts_samples: int = 10
     nuts_warmup: int = 50
