@@ -17,6 +17,8 @@ global param store, so two searches in one process never share state.
 
 from __future__ import annotations
 
+import contextlib
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -60,6 +62,11 @@ class ArchPrior(nn.Module):
         """
         return {}
 
+    def network_context(self) -> contextlib.AbstractContextManager:
+        """Context entered around the supernet forward (e.g. a local-reparameterisation
+        effect handler for Bayesian weights); default: nothing."""
+        return contextlib.nullcontext()
+
 
 class SupernetModel(nn.Module):
     """p(y, α[, w] | x) = p(α) [p(w)] Π_n Cat(y_n | supernet(x_n; softmax α, w)).
@@ -85,9 +92,10 @@ class SupernetModel(nn.Module):
 
     def logits(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
         sampled = self.prior.network_weights(self.supernet)
-        if sampled:
-            return torch.func.functional_call(self.supernet, sampled, (x, weights), strict=False)
-        return self.supernet(x, weights)
+        with self.prior.network_context():
+            if sampled:
+                return torch.func.functional_call(self.supernet, sampled, (x, weights), strict=False)
+            return self.supernet(x, weights)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, n_data: int) -> torch.Tensor:
         weights = self.sample_weights()

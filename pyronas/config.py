@@ -1,0 +1,328 @@
+"""Typed search configuration: YAML in, validated dataclasses out.
+
+Every section is a dataclass; ``from_dict`` checks every key against the dataclass fields and
+its type annotation, and ``Config.validate`` checks values, so a bad config fails on load with a
+message naming the key (``optim.arch.lr: expected a number, got 'fast'``) instead of a stack
+trace from deep inside torch. ``params`` dicts of model/guide/selectors/callbacks are checked
+against the constructor signatures when the search builds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message starts with the offending key."""
+
+
+@dataclass
+class SupernetConfig:
+    C: int = 16
+    layers: int = 5
+    layout: str | None = None
+    partial_channels: int = 1
+    track_running_stats: bool = False
+
+
+@dataclass
+class DataConfig:
+    name: Literal["fashion_mnist", "mnist", "cifar10", "cifar100", "digits"] = "fashion_mnist"
+    root: str | None = None
+    download: bool = False
+    portion: float = 1.0
+    split: float = 0.5
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    image_size: int | None = None
+    augment: bool = False
+
+
+@dataclass
+class ModelConfig:
+    name: str = "flat"
+    label_smoothing: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GuideConfig:
+    name: str = "delta"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ScheduleConfig:
+    """A weight that is 0 before ``start_epoch`` and grows linearly to ``weight`` at ``end_epoch``."""
+
+    weight: float = 1.0
+    start_epoch: float = 0.0
+    end_epoch: float | None = None
+
+
+@dataclass
+class TermConfig(ScheduleConfig):
+    name: str = ""
+
+
+@dataclass
+class ObjectiveConfig:
+    elbo: Literal["trace", "meanfield"] = "trace"
+    num_particles: int = 1
+    terms: list[TermConfig] = field(default_factory=list)
+    kl_scales: dict[str, ScheduleConfig] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "sgd"
+    lr: float = 0.025
+    lr_min: float = 0.0
+    schedule: Literal["cosine", "constant"] = "constant"
+    momentum: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _weights_optim() -> OptimConfig:
+    return OptimConfig("sgd", 0.025, 0.001, "cosine", 0.9, [0.9, 0.999], 3e-4, 5.0)
+
+
+def _arch_optim() -> OptimConfig:
+    return OptimConfig("adam", 3e-4, 0.0, "constant", 0.0, [0.5, 0.999], 1e-3, None)
+
+
+@dataclass
+class OptimsConfig:
+    weights: OptimConfig = field(default_factory=_weights_optim)
+    arch: OptimConfig = field(default_factory=_arch_optim)
+
+
+@dataclass
+class CallbackConfig:
+    name: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SearchConfig:
+    epochs: int = 50
+    warmup_epochs: int = 0
+    order: Literal[1, 2] = 1
+    steps_per_epoch: int | None = None
+    eval_batches: int | None = None
+    keep: Literal["last", "best"] = "last"
+    hessian_every: int = 0
+    record_every_steps: int = 0
+    callbacks: list[CallbackConfig] = field(default_factory=list)
+
+
+@dataclass
+class SelectConfig:
+    rule: str = "mean"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OutputConfig:
+    dir: str | None = None
+    checkpoint: bool = True
+
+
+@dataclass
+class Config:
+    name: str = "search"
+    seed: int = 0
+    device: str = "cpu"
+    space: str = "nb201"
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    guide: GuideConfig = field(default_factory=GuideConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimsConfig = field(default_factory=OptimsConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def validate(self) -> Config:
+        """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
+        from pyronas.spaces import SPACES
+
+        checks = [
+            ("space", self.space in SPACES, f"unknown search space {self.space!r} (known: {', '.join(SPACES)})"),
+            ("device", self.device == "cpu" or self.device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"),
+            ("supernet.C", self.supernet.C > 0, "must be > 0"),
+            ("supernet.layers", self.supernet.layers > 0, "must be > 0"),
+            ("supernet.partial_channels", self.supernet.partial_channels >= 1, "must be >= 1"),
+            ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
+            ("data.split", 0 < self.data.split < 1, "must be in (0, 1)"),
+            ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
+            ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
+            ("objective.num_particles", self.objective.num_particles >= 1, "must be >= 1"),
+            ("optim.weights.lr", self.optim.weights.lr > 0, "must be > 0"),
+            ("optim.arch.lr", self.optim.arch.lr > 0, "must be > 0"),
+            ("search.epochs", self.search.epochs > 0, "must be > 0"),
+            ("search.warmup_epochs", 0 <= self.search.warmup_epochs <= self.search.epochs, "must be in [0, epochs]"),
+            ("search.hessian_every", self.search.hessian_every >= 0, "must be >= 0"),
+        ]
+        if self.supernet.layout is not None:
+            checks.append(("supernet.layout", set(self.supernet.layout) <= set("NRB"), "only letters N, R, B"))
+        if self.data.image_size is not None:
+            checks.append(("data.image_size", self.data.image_size >= 4, "must be >= 4"))
+        for i, t in enumerate(self.objective.terms):
+            checks.append((f"objective.terms[{i}].name", bool(t.name), "each term needs a name"))
+        for key, ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"{key}: {msg}")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        with open(path, "w") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+
+# --- generic, typed loading -----------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against annotation ``tp`` and convert it (ints are accepted as floats)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: expected {tp}, got {value!r}")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key}: must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (arg,) = typing.get_args(tp)
+        return [_coerce(v, arg, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        _, arg = typing.get_args(tp)
+        return {str(k): _coerce(v, arg, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, str):  # YAML reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {_type_name(tp)}")
+
+
+def from_dict(cls: type, data: Any, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
+    where = prefix or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            raise ConfigError(f"{full}: unknown key (allowed: {', '.join(sorted(names))})")
+        kwargs[key] = _coerce(value, hints[key], full)
+    return cls(**kwargs)
+
+
+def _set_path(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"{dotted}: {k} is not a section")
+    d[keys[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """Parse ``key.sub=value`` strings (values parsed as YAML: numbers, booleans, lists)."""
+    out = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        key, raw = item.split("=", 1)
+        out.append((key.strip(), yaml.safe_load(raw)))
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **data: Any) -> Config:
+    """Load and validate a config from YAML (and/or keyword sections), applying ``--set`` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            raw = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+    raw.update(data)
+    for key, value in parse_overrides(overrides or []):
+        _set_path(raw, key, value)
+    # merge onto the defaults so a partial section keeps that section's own defaults
+    merged = _deep_merge(Config().to_dict(), raw, "")
+    return from_dict(Config, merged).validate()
+
+
+def _deep_merge(base: dict[str, Any], new: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(new, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {new!r}")
+    out = dict(base)
+    for k, v in new.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        is_section = isinstance(out.get(k), dict) and not key.endswith(("params", "kl_scales"))
+        out[k] = _deep_merge(out[k], v, key) if is_section and v is not None else v
+    return out
