@@ -20,7 +20,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -35,77 +35,15 @@ from pyronas.bo_candidates import (
     key,
     row_of,
 )
+from pyronas.bo_config import BOConfig
 from pyronas.bo_gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
-from pyronas.spaces import Genotype, SearchSpace
+from pyronas.spaces import Genotype, SearchSpace, get_space
 
 logger = logging.getLogger(__name__)
 
-ACQUISITIONS = ("ei", "pi", "ucb", "random")
-
-
-@dataclass
-class BOObjectiveConfig:
-    """What to maximise: ``train`` (short training), ``table`` (lookup) or ``synthetic`` (tests)."""
-
-    kind: str = "train"
-    table: str | None = None
-    column: str = "value"
-    synthetic_seed: int = 0
-    synthetic_noise: float = 0.0
-    C: int = 8
-    layers: int = 1
-    steps: int = 100
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    n_train: int | None = 5000
-    n_val: int | None = 2000
-
-
-@dataclass
-class BOConfig:
-    """Settings of the BO loop (the ``bo:`` section of a config)."""
-
-    budget: int = 50
-    n_init: int = 5
-    batch_size: int = 1
-    acquisition: str = "ei"
-    xi: float = 0.0
-    xi_schedule: str = "constant"
-    ucb_nu: float = 1.0
-    ucb_delta: float = 0.1
-    kernel: str = "matern52"
-    hypers: str = "map"  # map | nuts
-    map_steps: int = 200
-    map_steps_warm: int = 30
-    map_lr: float = 0.05
-    nuts_samples: int = 10
-    nuts_warmup: int = 50
-    nuts_thin: int = 2
-    nuts_max_tree_depth: int = 5
-    n_fantasies: int = 10
-    exhaustive_max: int = 20000
-    n_random: int = 2000
-    n_mutations: int = 1000
-    mutate_top: int = 10
-    priors: dict = field(default_factory=dict)
-    objective: BOObjectiveConfig = field(default_factory=BOObjectiveConfig)
-
-    def __post_init__(self):
-        if isinstance(self.objective, dict):
-            self.objective = BOObjectiveConfig(**self.objective)
-        if self.acquisition not in ACQUISITIONS:
-            raise ValueError(f"bo.acquisition: unknown {self.acquisition!r}; known: {', '.join(ACQUISITIONS)}")
-        if self.hypers not in ("map", "nuts"):
-            raise ValueError(f"bo.hypers: unknown {self.hypers!r}; known: map, nuts")
-        if self.kernel not in ("matern52", "se"):
-            raise ValueError(f"bo.kernel: unknown {self.kernel!r}; known: matern52, se")
-        if self.batch_size < 1 or self.budget < 1 or self.n_init < 1:
-            raise ValueError("bo.batch_size, bo.budget and bo.n_init must be >= 1")
-
-    def gp_priors(self) -> GPPriors:
-        return GPPriors(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in self.priors.items()})
+def gp_priors(cfg: BOConfig) -> GPPriors:
+    """``bo.priors`` (e.g. ``{lengthscale: [loc, scale], noise: [loc, scale]}``) as ``GPPriors``."""
+    return GPPriors(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.priors.items()})
 
 
 @dataclass
@@ -186,7 +124,7 @@ class BayesOpt:
     def fit(self) -> tuple[torch.Tensor, torch.Tensor, Standardizer, list[GPHypers]]:
         """Fit the GP hyperparameters (MAP, warm-started; or NUTS samples) on all evaluations."""
         X, y, st = self._data()
-        cfg, priors = self.cfg, self.cfg.gp_priors()
+        cfg, priors = self.cfg, gp_priors(self.cfg)
         if cfg.hypers == "nuts":
             torch.manual_seed(self._iteration_seed())
             hypers = fit_nuts(X, y, priors, cfg.kernel, cfg.nuts_samples, cfg.nuts_warmup, cfg.nuts_thin,
@@ -302,3 +240,38 @@ class BayesOpt:
             self._write_json("trajectory.json", self.trajectory())
             self._write_json("genotype.json", {**genotype.to_dict(), "value": best.value})
         return genotype
+
+
+def build_objective(cfg) -> Callable[[Genotype], float]:
+    """The objective named by ``cfg.bo.objective`` (``cfg`` is a ``pyronas.config.Config``)."""
+    from pyronas.bo_objectives import SyntheticObjective, TableObjective, TrainObjective
+
+    space, o = get_space(cfg.space), cfg.bo.objective
+    if o.kind == "synthetic":
+        return SyntheticObjective(space, o.synthetic_seed, noise=o.synthetic_noise)
+    if o.kind == "table":
+        if not o.table:
+            raise ValueError("bo.objective.table: a table file is required for kind 'table'")
+        return TableObjective(o.table, o.column)
+    from pyronas.data import bilevel_split, load_dataset
+
+    d = cfg.data
+    ds = load_dataset(d.name, d.root, train=True, download=d.download, image_size=d.image_size)
+    w_idx, a_idx = bilevel_split(len(ds), d.portion, d.split, cfg.seed)
+    w_idx, a_idx = w_idx[: o.n_train], a_idx[: o.n_val]
+    data = (ds.x[w_idx], ds.y[w_idx], ds.x[a_idx], ds.y[a_idx])
+    return TrainObjective(space, data, C=o.C, layers=o.layers, steps=o.steps, batch_size=o.batch_size, lr=o.lr,
+                          momentum=o.momentum, weight_decay=o.weight_decay, eval_batch_size=d.eval_batch_size,
+                          seed=cfg.seed, device=cfg.device)
+
+
+def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
+    """``pyronas bo``: run (or, with ``resume``, continue) BO-NAS of ``cfg`` in ``out_dir``."""
+    out = Path(out_dir)
+    if not resume and (out / "evaluations.jsonl").exists():
+        raise ValueError(f"{out} already holds evaluations; continue it with --resume {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        cfg.save(out / "config.yaml")
+    bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out)
+    return bo.run()

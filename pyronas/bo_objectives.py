@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import zlib
 from pathlib import Path
 
 import torch
@@ -99,8 +100,9 @@ class TrainObjective:
     """Validation accuracy of a genotype's discrete network after a short training from scratch.
 
     ``data`` = ``(x_train, y_train, x_val, y_val)`` tensors (the weight split and a held-out split).
-    Each evaluation trains ``steps`` SGD mini-batches (Nesterov-free momentum, cosine lr) with seed
-    ``seed + index`` and returns the accuracy on the validation tensors.
+    Each evaluation trains ``steps`` SGD mini-batches (momentum, cosine lr) with a seed fixed by ``seed``
+    and the architecture string (so a resumed run scores an architecture exactly as before) and returns
+    the accuracy on the validation tensors.
     """
 
     def __init__(
@@ -123,15 +125,14 @@ class TrainObjective:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.eval_batch_size, self.seed, self.device = eval_batch_size, seed, torch.device(device)
         self.num_classes = int(max(int(data[1].max()), int(data[3].max())) + 1)
-        self.calls = 0
 
     def __call__(self, genotype: Genotype) -> float:
         from pyronas.network import Network
 
         x_tr, y_tr, x_va, y_va = self.data
-        torch.manual_seed(self.seed + self.calls)
-        g = torch.Generator().manual_seed(self.seed + self.calls)
-        self.calls += 1
+        run_seed = self.seed * 1_000_003 + zlib.crc32(key(genotype).encode())
+        torch.manual_seed(run_seed)
+        g = torch.Generator().manual_seed(run_seed)
         net = Network.from_genotype(
             genotype, self.space, C=self.C, layers=self.layers, in_channels=x_tr.shape[1], num_classes=self.num_classes
         ).to(self.device)
