@@ -25,6 +25,8 @@ from pyronas.bo_candidates import decode_op_indices, encode_op_indices, enumerat
 from pyronas.bo_objectives import SyntheticObjective, TableObjective
 from pyronas.spaces import get_space
 
+METHODS = ("ours_ei", "botorch_logei", "random")
+
 
 def run_ours(space, objective, budget, n_init, seed, acquisition="ei"):
     bo = BayesOpt(space, objective, BOConfig(budget=budget, n_init=n_init, acquisition=acquisition), seed=seed)
@@ -83,7 +85,8 @@ def summarise(results: dict, times: dict, optimum: float, budget: int) -> dict:
             "evals_to_optimum": hits,
             "seconds": times[name],
         }
-    print(f"{'method':<15}" + "".join(f"{'@' + str(n):>9}" for n in summary["ours_ei"]["mean_best_at"]) +
+    first = next(iter(summary.values()))
+    print(f"{'method':<15}" + "".join(f"{'@' + str(n):>9}" for n in first["mean_best_at"]) +
           "  evals-to-optimum  seconds")
     for name, s in summary.items():
         print(f"{name:<15}" + "".join(f"{v:9.4f}" for v in s["mean_best_at"].values()) +
@@ -94,9 +97,10 @@ def summarise(results: dict, times: dict, optimum: float, budget: int) -> dict:
 def merge(files: list[str]) -> None:
     """Summarise several per-seed JSON outputs of this script together."""
     runs = [json.loads(Path(f).read_text()) for f in files]
-    results = {k: [c for r in runs for c in r["curves"][k]] for k in runs[0]["curves"]}
-    times = {k: sum(r["summary"][k]["seconds"] for r in runs) for k in results}
-    print(f"{len(next(iter(results.values())))} seeds from {len(files)} files")
+    names = [m for m in METHODS if any(m in r["curves"] for r in runs)]
+    results = {m: [c for r in runs for c in r["curves"].get(m, [])] for m in names}
+    times = {m: sum(r["summary"][m]["seconds"] for r in runs if m in r["summary"]) for m in names}
+    print("seeds per method: " + ", ".join(f"{m} {len(c)}" for m, c in results.items()))
     summarise(results, times, runs[0]["optimum"][1], min(len(c[0]) for c in results.values()))
 
 
@@ -109,6 +113,7 @@ def main(argv=None):
     p.add_argument("--synthetic-seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.0, help="observation noise of the synthetic objective")
     p.add_argument("--out", help="write the per-seed curves and the summary as JSON")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--merge", nargs="+", metavar="JSON", help="only summarise earlier --out files together")
     args = p.parse_args(argv)
     if args.merge:
@@ -123,22 +128,24 @@ def main(argv=None):
 
     ref = make_objective()
     opt = ref.optimum() if isinstance(ref, SyntheticObjective) else (None, max(ref.table.values()))
-    results = {"ours_ei": [], "botorch_logei": [], "random": []}
-    times = {k: 0.0 for k in results}
+    results = {m: [] for m in args.methods}
+    times = {m: 0.0 for m in args.methods}
     for seed in args.seeds:
-        t = time.perf_counter()
-        ours, archs = run_ours(space, make_objective(), args.budget, args.n_init, seed)
-        times["ours_ei"] += time.perf_counter() - t
-        t = time.perf_counter()
-        bt = run_botorch(space, make_objective(), args.budget, archs[: args.n_init], seed)
-        times["botorch_logei"] += time.perf_counter() - t
-        t = time.perf_counter()
-        rnd, _ = run_ours(space, make_objective(), args.budget, args.n_init, seed, acquisition="random")
-        times["random"] += time.perf_counter() - t
-        for name, vals in (("ours_ei", ours), ("botorch_logei", bt), ("random", rnd)):
+        # the first n_init evaluations of every method are the same random architectures
+        _, init = run_ours(space, make_objective(), args.n_init, args.n_init, seed, acquisition="random")
+        line = []
+        for name in args.methods:
+            t = time.perf_counter()
+            if name == "botorch_logei":
+                vals = run_botorch(space, make_objective(), args.budget, init, seed)
+            else:
+                acq = "ei" if name == "ours_ei" else "random"
+                vals, archs = run_ours(space, make_objective(), args.budget, args.n_init, seed, acquisition=acq)
+                assert archs[: args.n_init] == init
+            times[name] += time.perf_counter() - t
             results[name].append(best_so_far(vals))
-        print(f"seed {seed}: best after {args.budget}: ours {max(ours):.4f} botorch {max(bt):.4f} "
-              f"random {max(rnd):.4f} (optimum {opt[1]:.4f})")
+            line.append(f"{name} {max(vals):.4f}")
+        print(f"seed {seed}: best after {args.budget}: " + ", ".join(line) + f" (optimum {opt[1]:.4f})")
 
     summary = summarise(results, times, opt[1], args.budget)
     if args.out:

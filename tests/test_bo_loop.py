@@ -116,3 +116,22 @@ def test_table_objective_and_large_space_candidates(tmp_path):
     bo = BayesOpt(space, score, cfg, seed=0)
     best = bo.run()
     assert len(bo.evaluations) == 8 and score(best) == max(e.value for e in bo.evaluations)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"acquisition": "ucb", "ucb_nu": 0.2},
+        {"acquisition": "pi", "xi": 0.1, "xi_schedule": "decreasing", "kernel": "se"},
+        {"acquisition": "ei", "hypers": "nuts", "nuts_samples": 3, "nuts_warmup": 6, "nuts_thin": 1,
+         "nuts_max_tree_depth": 3, "batch_size": 2, "n_fantasies": 3},
+    ],
+)
+def test_acquisitions_and_integrated_nuts_propose_new_architectures(overrides):
+    obj = SyntheticObjective(NB201, seed=2)
+    cfg = BOConfig(budget=8, n_init=6, map_steps=60, **overrides)
+    bo = BayesOpt(NB201, obj, cfg, seed=0)
+    bo.run()
+    archs = [e.arch for e in bo.evaluations]
+    assert len(archs) == 8 and len(set(archs)) == 8
+    assert bo.incumbents and bo.incumbents[-1]["arch"] in archs
