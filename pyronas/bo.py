@@ -36,7 +36,7 @@ from pyronas.bo_candidates import (
     row_of,
 )
 from pyronas.bo_config import BOConfig
-from pyronas.bo_gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
+from pyronas.bo_gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map_with_loss, fit_nuts
 from pyronas.spaces import Genotype, SearchSpace, get_space
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class BayesOpt:
         self.evaluations: list[Evaluation] = []
         self.incumbents: list[dict] = []
         self._hypers: GPHypers | None = None
+        self._fits = 0
         self._enumerable = can_enumerate(space, cfg.exhaustive_max)
         self._all_idx = enumerate_op_indices(space) if self._enumerable else None
         self._all_X = encode_op_indices(space, self._all_idx) if self._enumerable else None
@@ -130,10 +131,15 @@ class BayesOpt:
             hypers = fit_nuts(X, y, priors, cfg.kernel, cfg.nuts_samples, cfg.nuts_warmup, cfg.nuts_thin,
                               cfg.nuts_max_tree_depth, init=self._hypers)
             self._hypers = hypers[-1]
-        else:
-            steps = cfg.map_steps if self._hypers is None else cfg.map_steps_warm
-            self._hypers = fit_map(X, y, priors, cfg.kernel, init=self._hypers, steps=steps, lr=cfg.map_lr)
+        elif self._hypers is not None and self._fits % cfg.refit_every != 0:
             hypers = [self._hypers]
+        else:
+            inits = [None] if self._hypers is None else [self._hypers] + ([None] if cfg.map_restart else [])
+            fits = [fit_map_with_loss(X, y, priors, cfg.kernel, init, cfg.map_steps, cfg.map_lr, cfg.map_optimizer)
+                    for init in inits]
+            self._hypers = min(fits, key=lambda f: f[1])[0]
+            hypers = [self._hypers]
+        self._fits += 1
         return X, y, st, hypers
 
     def _iteration_seed(self) -> int:
@@ -177,6 +183,9 @@ class BayesOpt:
         X, y, st, hypers = self.fit()
         self.incumbents.append(self._incumbent(X, y, st, hypers))
         cands, idx, Xc = self._candidates(g)
+        if Xc.shape[0] == 0:
+            raise ValueError(f"bo.budget: every candidate architecture of {self.space.name!r} is already evaluated")
+        q = min(q, Xc.shape[0])
         t = len(self.evaluations) + 1
         xi = xi_schedule(cfg.xi, t, cfg.budget, cfg.xi_schedule)
         kappa = ucb_kappa(t, Xc.shape[1], cfg.ucb_delta, cfg.ucb_nu) if cfg.acquisition == "ucb" else 0.0

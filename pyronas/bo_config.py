@@ -42,9 +42,11 @@ class BOConfig:
     ucb_delta: float = 0.1
     kernel: Literal["matern52", "se"] = "matern52"
     hypers: Literal["map", "nuts"] = "map"
-    map_steps: int = 200
-    map_steps_warm: int = 30
-    map_lr: float = 0.05
+    map_optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    map_steps: int = 100  # L-BFGS iterations (or Adam steps)
+    map_lr: float = 0.05  # Adam only
+    map_restart: bool = True  # each refit starts from the last MAP and from the prior median; keeps the better
+    refit_every: int = 1  # re-optimise the MAP hyperparameters every k-th proposal (the GP always sees all data)
     nuts_samples: int = 10
     nuts_warmup: int = 50
     nuts_thin: int = 2
@@ -66,5 +68,5 @@ class BOConfig:
             raise ValueError(f"bo.hypers: unknown {self.hypers!r}; known: map, nuts")
         if self.kernel not in ("matern52", "se"):
             raise ValueError(f"bo.kernel: unknown {self.kernel!r}; known: matern52, se")
-        if self.batch_size < 1 or self.budget < 1 or self.n_init < 1:
-            raise ValueError("bo.batch_size, bo.budget and bo.n_init must be >= 1")
+        if min(self.batch_size, self.budget, self.n_init, self.refit_every) < 1:
+            raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")

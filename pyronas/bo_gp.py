@@ -169,18 +169,48 @@ def fit_map(
     init: GPHypers | None = None,
     steps: int = 200,
     lr: float = 0.05,
+    optimizer: str = "adam",
 ) -> GPHypers:
-    """MAP hyperparameters: maximise ``log p(y | X, theta) + log p(theta)`` (Adam on the Delta guides).
+    """MAP hyperparameters: maximise ``log p(y | X, theta) + log p(theta)`` (Delta guides, Trace_ELBO).
 
-    ``y`` should be standardised. Returns the point estimate.
+    ``y`` should be standardised. ``optimizer``: ``adam`` (``steps`` steps of size ``lr``) or ``lbfgs``
+    (one L-BFGS run of at most ``steps`` iterations with a strong-Wolfe line search).
     """
+    return fit_map_with_loss(X, y, priors, kernel, init, steps, lr, optimizer)[0]
+
+
+@_local_params
+def fit_map_with_loss(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    priors: GPPriors | None = None,
+    kernel: str = "matern52",
+    init: GPHypers | None = None,
+    steps: int = 200,
+    lr: float = 0.05,
+    optimizer: str = "adam",
+) -> tuple[GPHypers, float]:
+    """``fit_map`` returning also the final negative log joint ``-log p(y, theta | X)`` (to pick among restarts)."""
     priors = priors or GPPriors()
     gpr = make_gpr_with_priors(X, y, priors, kernel, init)
-    optimizer = torch.optim.Adam(gpr.parameters(), lr=lr)
     loss_fn = pyro.infer.Trace_ELBO().differentiable_loss
-    losses = gp.util.train(gpr, optimizer, loss_fn, num_steps=steps)
-    logger.debug("GP MAP fit: loss %.4f -> %.4f", losses[0], losses[-1])
-    return _read_hypers(gpr)
+    if optimizer == "adam":
+        gp.util.train(gpr, torch.optim.Adam(gpr.parameters(), lr=lr), loss_fn, num_steps=steps)
+    elif optimizer == "lbfgs":
+        opt = torch.optim.LBFGS(gpr.parameters(), lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
+        try:
+            gp.util.train(gpr, opt, loss_fn, num_steps=1)
+        except torch.linalg.LinAlgError:  # a line-search probe too far out: keep the best point so far
+            logger.debug("GP MAP fit: L-BFGS stopped on a non-positive-definite kernel matrix")
+    else:
+        raise ValueError(f"unknown optimizer {optimizer!r}; known: adam, lbfgs")
+    with torch.no_grad():
+        try:
+            loss = float(loss_fn(gpr.model, gpr.guide))
+        except torch.linalg.LinAlgError:
+            loss = float("inf")
+    logger.debug("GP MAP fit: final loss %.4f", loss)
+    return _read_hypers(gpr), loss
 
 
 @_local_params

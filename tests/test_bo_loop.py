@@ -30,8 +30,8 @@ def test_enumeration_matches_space_encoding():
         assert torch.equal(NB201.encode(g), encode_op_indices(NB201, idx[r : r + 1])[0])
 
 
-def _evals_to_optimum(acquisition: str, seed: int, budget: int, obj, opt_key: str, warm: int = 30) -> int:
-    cfg = BOConfig(budget=budget, n_init=5, acquisition=acquisition, map_steps_warm=warm)
+def _evals_to_optimum(acquisition: str, seed: int, budget: int, obj, opt_key: str, **kw) -> int:
+    cfg = BOConfig(budget=budget, n_init=5, acquisition=acquisition, **kw)
     bo = BayesOpt(NB201, obj, cfg, seed=seed)
     while len(bo.evaluations) < budget:
         bo.step()
@@ -41,17 +41,17 @@ def _evals_to_optimum(acquisition: str, seed: int, budget: int, obj, opt_key: st
     return budget + 1  # not found within budget
 
 
-def _compare(seeds, budget, warm=30):
+def _compare(seeds, budget, **kw):
     obj = SyntheticObjective(NB201, seed=0)
     opt_key, opt_val = obj.optimum()
-    bo = [_evals_to_optimum("ei", s, budget, obj, opt_key, warm) for s in seeds]
+    bo = [_evals_to_optimum("ei", s, budget, obj, opt_key, **kw) for s in seeds]
     rnd = [_evals_to_optimum("random", s, budget, obj, opt_key) for s in seeds]
     return bo, rnd
 
 
 def test_ei_bo_finds_known_optimum_faster_than_random_search():
     seeds, budget = [0, 1], 70
-    bo, rnd = _compare(seeds, budget, warm=20)
+    bo, rnd = _compare(seeds, budget, refit_every=3)  # hyperparameters re-fitted every 3rd step: CPU time
     print(f"evaluations to the optimum: EI-BO {bo}, random {rnd} (budget {budget}; random expects "
           f"{(NB201.size() + 1) / 2:.0f})")
     assert all(n <= budget for n in bo)
@@ -68,7 +68,7 @@ def test_ei_bo_vs_random_more_seeds():
 
 def test_resume_batches_and_outputs(tmp_path):
     obj = SyntheticObjective(NB201, seed=1, noise=0.05)
-    cfg = BOConfig(budget=9, n_init=3, batch_size=3, map_steps=80, n_fantasies=4)
+    cfg = BOConfig(budget=9, n_init=3, batch_size=3, n_fantasies=4)
     bo = BayesOpt(NB201, obj, cfg, seed=0, out_dir=tmp_path)
     bo.step()
     bo.step()  # 3 random + a batch of 3 with pending fantasies
@@ -112,7 +112,7 @@ def test_table_objective_and_large_space_candidates(tmp_path):
     assert obj(cands[3]) == score(cands[3])
     with pytest.raises(KeyError):
         obj(space.random_genotype(torch.Generator().manual_seed(99)))
-    cfg = BOConfig(budget=8, n_init=3, n_random=100, n_mutations=100, map_steps=50)
+    cfg = BOConfig(budget=8, n_init=3, n_random=100, n_mutations=100)
     bo = BayesOpt(space, score, cfg, seed=0)
     best = bo.run()
     assert len(bo.evaluations) == 8 and score(best) == max(e.value for e in bo.evaluations)
@@ -129,7 +129,7 @@ def test_table_objective_and_large_space_candidates(tmp_path):
 )
 def test_acquisitions_and_integrated_nuts_propose_new_architectures(overrides):
     obj = SyntheticObjective(NB201, seed=2)
-    cfg = BOConfig(budget=8, n_init=6, map_steps=60, **overrides)
+    cfg = BOConfig(budget=8, n_init=6, **overrides)
     bo = BayesOpt(NB201, obj, cfg, seed=0)
     bo.run()
     archs = [e.arch for e in bo.evaluations]
