@@ -36,6 +36,7 @@ def run_ours(space, objective, budget, n_init, seed, acquisition="ei"):
 
 def run_botorch(space, objective, budget, init_archs, seed):
     from botorch.acquisition import LogExpectedImprovement
+    from botorch.exceptions.errors import ModelFittingError
     from botorch.fit import fit_gpytorch_mll
     from botorch.models import SingleTaskGP
     from botorch.models.transforms.outcome import Standardize
@@ -49,12 +50,16 @@ def run_botorch(space, objective, budget, init_archs, seed):
     row = {key(decode_op_indices(space, r)): i for i, r in enumerate(idx)}
     chosen = [row[a] for a in init_archs]
     values = [objective(decode_op_indices(space, idx[i])) for i in chosen]
+    failures = 0
     while len(values) < budget:
         X = X_all[chosen]
         Y = torch.tensor(values, dtype=torch.double).unsqueeze(-1)
         covar = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=X.shape[-1]))
         model = SingleTaskGP(X, Y, covar_module=covar, outcome_transform=Standardize(m=1))
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        try:
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        except ModelFittingError:  # seen on noise-free objectives: keep the initial hyperparameters this step
+            failures += 1
         acq = LogExpectedImprovement(model, best_f=Y.max())
         mask = torch.ones(len(X_all), dtype=torch.bool)
         mask[chosen] = False
@@ -63,6 +68,8 @@ def run_botorch(space, objective, budget, init_archs, seed):
         i = int(free[(X_all[free] == cand[0]).all(-1).nonzero()[0, 0]])
         chosen.append(i)
         values.append(objective(decode_op_indices(space, idx[i])))
+    if failures:
+        print(f"botorch: {failures} of {budget - len(init_archs)} model fits failed (kept initial hyperparameters)")
     return values
 
 
