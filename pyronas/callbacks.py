@@ -50,5 +50,5 @@ def load_callback(name: str, params: dict[str, Any], where: str) -> Callback:
     ]
     if len(classes) != 1:
         raise ValueError(f"{where}.name: pyronas/{name}.py must define exactly one Callback subclass")
-    check_params(classes[0], params, f"{where}.params")
+    check_params(classes[0], params, f"{where}.params", positional=0)
     return classes[0](**params)

@@ -58,6 +58,82 @@ def cmd_bo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """``pyronas train``: retrain a found genotype from scratch (pyronas.train)."""
+    from pathlib import Path
+
+    from pyronas.train import load_genotype, load_train_config, run_train
+
+    if args.resume:
+        run = Path(args.resume)
+        cfg = load_train_config(run / "train_config.yaml", args.set)
+        genotype, out = load_genotype(run), run
+    else:
+        if not args.config or not args.genotype:
+            raise ConfigError("--genotype and --config are required (or --resume RUN_DIR)")
+        cfg = load_train_config(args.config, args.set)
+        genotype = load_genotype(args.genotype)
+        out = Path(args.out or cfg.output.dir or Path("runs") / cfg.name)
+    result = run_train(cfg, genotype, out, resume=bool(args.resume), progress=not args.quiet)
+    print(f"genotype: {genotype}")
+    print(f"test accuracy {result.test_acc:.4f}, params {result.params_M:.3f} M, MACs {result.macs_M:.2f} M")
+    print(f"metrics: {out / 'train_metrics.json'}")
+    return 0
+
+
+def cmd_random(args: argparse.Namespace) -> int:
+    """``pyronas random``: random-search baseline, every genotype retrained with the same config."""
+    from pathlib import Path
+
+    from pyronas.random_search import SUMMARY, random_search
+    from pyronas.spaces import get_space
+    from pyronas.train import load_train_config, load_train_data, run_train
+
+    cfg = load_train_config(args.config, args.set)
+    space = get_space(args.space)
+    out = Path(args.out or cfg.output.dir or Path("runs") / f"random-{args.space}")
+    data = load_train_data(cfg)
+
+    def train_one(genotype, run_dir):
+        return run_train(cfg, genotype, run_dir, resume=True, data=data, progress=not args.quiet)
+
+    summary = random_search(space, args.n, train_one, out, seed=args.seed)
+    acc = summary["test_acc"]
+    print(f"{summary['n']} random {args.space} architectures: test accuracy {acc['mean']:.4f} +- {acc['std']:.4f}")
+    print(f"summary: {out / SUMMARY}")
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    """``pyronas diagnose RUN [RUN ...]``: posterior netcdf + summary CSV + R-hat verdict + figures."""
+    from pathlib import Path
+
+    from pyronas import diagnostics, plots
+
+    runs = [Path(r) for r in args.runs]
+    folders = [r.parent if r.is_file() else r for r in runs]
+    out = Path(args.out) if args.out else (folders[0] if len(runs) == 1 else folders[0] / "diagnostics")
+    searches = [diagnostics.load_search(r) for r in runs]
+    result = diagnostics.diagnose_searches(searches, args.samples, out, args.seed, [str(r) for r in runs])
+    print(f"op probabilities over {len(runs)} run(s) x {args.samples} draws (chains = runs):")
+    print(diagnostics.format_table(result.table))
+    if not result.unstable.empty:
+        print(f"edges with R-hat > {diagnostics.RHAT_THRESHOLD}:")
+        print(diagnostics.format_table(result.unstable))
+    for name, path in result.files.items():
+        print(f"{name}: {path}")
+    if not args.no_plots:
+        for i, (folder, search) in enumerate(zip(folders, searches, strict=True)):
+            fig_dir = folder if not args.out else out / (f"run{i}_{folder.name}" if len(runs) > 1 else "")
+            figures = plots.plot_run(
+                folder, search.space, fig_dir, guide=search.guide, edges=args.edges,
+                history=search.history, metrics=search.metrics,
+            )
+            print(f"figures of {folder}: {', '.join(str(p) for p in figures.values())}")
+    print(f"verdict: {result.verdict}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian differentiable NAS as Pyro programs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bar")
@@ -77,6 +153,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the BO run in RUN_DIR")
     p.set_defaults(func=cmd_bo)
+
+    p = sub.add_parser("train", help="retrain a found architecture from scratch")
+    p.add_argument("--genotype", help="genotype JSON file or search run folder")
+    p.add_argument("--config", help="YAML retraining config (configs/train_*.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the training in RUN_DIR from its checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("random", help="random-search baseline: train N random genotypes")
+    p.add_argument("--space", required=True, help="search space (nb201, darts, vinnas_m, ...)")
+    p.add_argument("--n", type=int, default=10, help="number of random architectures (VINNAS: 10)")
+    p.add_argument("--config", required=True, help="YAML retraining config (configs/random_*.yaml)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the genotype sampling")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="output folder (default: output.dir or runs/random-<space>)")
+    p.set_defaults(func=cmd_random)
+
+    p = sub.add_parser("diagnose", help="architecture posterior diagnostics (ArviZ) and figures of one or more runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or checkpoint files); several = chains")
+    p.add_argument("--samples", type=int, default=1000, help="posterior draws per run (default 1000)")
+    p.add_argument("--out", help="output folder (default: the run folder; RUN_DIR/diagnostics for several runs)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (run i uses seed + i)")
+    p.add_argument("--edges", nargs="+", metavar="EDGE", help="edges for the anytime plot, e.g. 2<-0 (default all)")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.set_defaults(func=cmd_diagnose)
     return parser
 
 

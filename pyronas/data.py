@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,9 +101,25 @@ def _load_idx_pair(root: Path, train: bool) -> tuple[np.ndarray, np.ndarray]:
 def _load_cifar(name: str, root: Path, train: bool, download: bool) -> tuple[np.ndarray, np.ndarray]:
     import torchvision
 
-    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    base = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+
+    class LocalCIFAR(base):  # type: ignore[misc, valid-type]
+        """torchvision's CIFAR reader; a local folder is checked for its files, not their md5
+        (hashing 170 MB on every load is slow; a download is still verified by torchvision)."""
+
+        def _check_integrity(self) -> bool:
+            folder = Path(self.root) / self.base_folder
+            return all((folder / f).is_file() for f, _ in self.train_list + self.test_list)
+
+        def _load_meta(self) -> None:
+            path = Path(self.root) / self.base_folder / self.meta["filename"]
+            if not path.is_file():
+                raise RuntimeError(f"metadata file {path} not found")
+            with open(path, "rb") as f:
+                self.classes = pickle.load(f, encoding="latin1")[self.meta["key"]]
+
     try:
-        ds = cls(str(root), train=train, download=download)
+        ds = LocalCIFAR(str(root), train=train, download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
         raise DataError(f"{name} not found under {root}: {e}") from None
     except OSError as e:  # download attempted offline

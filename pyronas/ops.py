@@ -167,7 +167,8 @@ class ResNetBasicBlock(nn.Module):
         self.conv_a = ReLUConvBN(C_in, C_out, 3, stride, 1, 1, affine, track)
         self.conv_b = ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine, track)
         self.shortcut = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0), nn.Conv2d(C_in, C_out, 1, bias=False)
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True, count_include_pad=False),
+            nn.Conv2d(C_in, C_out, 1, bias=False),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -39,3 +39,21 @@ def lr_at(cfg: OptimConfig, epoch: int, epochs: int) -> float:
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+# --- VAdam (BaLeNAS, issue 6) -----------------------------------------------------------------
+def _vadam(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
+    """Variational Adam (BaLeNAS eqs. 17-18): ``lr`` is β_t, ``momentum`` is γ_t; ``params`` takes
+    ``prior_precision`` (δ, equal to the Gaussian prior's), ``num_data`` (N, the architecture split's
+    size), ``init_s``, ``hessian``, ``num_samples``, ``hessian_probes``, ``s_rate``. The prior δ̃ μ
+    replaces weight decay, so ``weight_decay`` must be 0."""
+    from pyronas.vadam import VAdam
+
+    if cfg.weight_decay:
+        raise ValueError(
+            f"weight_decay: VAdam's prior precision replaces weight decay; set it to 0 (got {cfg.weight_decay})"
+        )
+    return VAdam(params, lr=cfg.lr, momentum=cfg.momentum, **cfg.params)
+
+
+OPTIMIZERS["vadam"] = _vadam

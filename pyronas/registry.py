@@ -39,10 +39,15 @@ def lookup(kind: str, name: str) -> type:
     return classes[0]
 
 
-def check_params(cls: type, params: dict[str, Any], where: str) -> None:
-    """Reject parameters the constructor does not accept, naming the config key."""
+def check_params(cls: type, params: dict[str, Any], where: str, positional: int = 1) -> None:
+    """Reject parameters the constructor does not accept, naming the config key.
+
+    ``positional``: leading constructor arguments after ``self`` that are not config params
+    (1 for priors/guides: the supernet/model; 0 for callbacks).
+    """
     sig = inspect.signature(cls.__init__)
-    accepted = [p for p in list(sig.parameters)[2:] if sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
+    names = list(sig.parameters)[1 + positional :]
+    accepted = [p for p in names if sig.parameters[p].kind is not inspect.Parameter.VAR_KEYWORD]
     for key in params:
         if key not in accepted:
             raise ValueError(

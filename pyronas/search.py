@@ -83,7 +83,17 @@ class Search:
     Everything the CLI does is a few calls: ``Search(cfg, out_dir).run()`` returns the genotype.
     """
 
-    def __init__(self, cfg: Config, out_dir: str | Path | None = None, data: Dataset | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        out_dir: str | Path | None = None,
+        data: Dataset | None = None,
+        model: SupernetModel | None = None,
+        guide: ArchGuide | None = None,
+        objective: Objective | None = None,
+    ):
+        """Build everything from ``cfg``; ``model`` (with its supernet), ``guide`` and ``objective``
+        may instead be passed in, so a script can swap one piece and keep the rest."""
         self.cfg = cfg
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.device = torch.device(cfg.device)
@@ -103,21 +113,25 @@ class Search:
         if len(self.weight_batches) == 0 or len(self.arch_batches) == 0:
             raise ConfigError(f"data.batch_size: {dc.batch_size} is larger than a split ({len(w_idx)}/{len(a_idx)})")
 
-        sc = cfg.supernet
-        self.supernet = Supernet(
-            self.space, sc.C, sc.layers, train.shape[0], train.num_classes,
-            sc.layout, sc.partial_channels, sc.track_running_stats,
-        ).to(self.device)
-        prior = build("models", cfg.model.name, cfg.model.params, self.supernet, where="model.params")
-        self.model = SupernetModel(self.supernet, prior, cfg.model.label_smoothing).to(self.device)
-        self.guide: ArchGuide = build("guides", cfg.guide.name, cfg.guide.params, self.model, where="guide.params")
-        self.guide.to(self.device)
+        if model is None:
+            sc = cfg.supernet
+            supernet = Supernet(
+                self.space, sc.C, sc.layers, train.shape[0], train.num_classes,
+                sc.layout, sc.partial_channels, sc.track_running_stats,
+            )
+            prior = build("models", cfg.model.name, cfg.model.params, supernet, where="model.params")
+            model = SupernetModel(supernet, prior, cfg.model.label_smoothing)
+        self.model = model.to(self.device)
+        self.supernet = self.model.supernet
+        if guide is None:
+            guide = build("guides", cfg.guide.name, cfg.guide.params, self.model, where="guide.params")
+        self.guide: ArchGuide = guide.to(self.device)
         if cfg.search.order == 2 and not self.guide.supports_second_order:
             raise ConfigError(
                 f"search.order: 2 is not supported by guide {cfg.guide.name!r} "
                 "(its samples are not twice differentiable); use order: 1"
             )
-        self.objective = make_objective(cfg)
+        self.objective = objective if objective is not None else make_objective(cfg)
         self.callbacks: list[Callback] = [
             load_callback(c.name, c.params, f"search.callbacks[{i}]") for i, c in enumerate(cfg.search.callbacks)
         ]
@@ -164,7 +178,13 @@ class Search:
 
     # --- one step of each level --------------------------------------------------------------
     def loss(self, x: torch.Tensor, y: torch.Tensor, n_data: int, progress: float):
-        return self.objective.loss(self.model, self.guide, x, y, n_data, progress)
+        try:
+            return self.objective.loss(self.model, self.guide, x, y, n_data, progress)
+        except ValueError as e:  # Pyro's validation rejects NaN/Inf parameters of a distribution
+            if "invalid values" not in str(e):
+                raise
+            self._check(torch.tensor(float("nan")), "the")
+            raise
 
     def _check(self, loss: torch.Tensor, where: str) -> None:
         if not torch.isfinite(loss):
@@ -370,6 +390,12 @@ class Search:
             "lr_weights": self.opt_w.param_groups[0]["lr"],
             "seconds": seconds,
         }
+        sc = self.cfg.search
+        if sc.hessian_every and (e % sc.hessian_every == 0 or e == sc.epochs - 1):
+            from pyronas.hessian import arch_hessian_eig
+
+            row["hessian_eig"] = arch_hessian_eig(self)
+            log.info("epoch %d: dominant Hessian eigenvalue of the arch-split loss %.4g", e, row["hessian_eig"])
         self.metrics.append(row)
         self.history.append({"epoch": e, **rec, "genotype": genotype.to_dict()})
         if self.best is None or val["acc"] > self.best["val_acc"]:
@@ -418,7 +444,7 @@ class Search:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for cb, s in zip(self.callbacks, state["callbacks"], strict=True):
+        for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
             cb.load_state_dict(s)
             cb.on_resume(self)
         self.model.load_state_dict(state["model"])

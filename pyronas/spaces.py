@@ -11,7 +11,7 @@ Pure Python/torch, no Pyro (floor 1 of the design).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import torch
@@ -249,7 +249,8 @@ SPACES: dict[str, SearchSpace] = {
     ),
     "darts": _darts_like("darts", DARTS_OPS),
     # VINNAS layouts: M (I = 2 states), F (I = 3), C (I = 4); K = 10 operations.
-    "vinnas_m": _darts_like("vinnas_m", VINNAS_OPS, n_nodes=2),
+    # M searches a single reduction cell (l = 1), so its only cell kind is "reduce" (layout "R").
+    "vinnas_m": replace(_darts_like("vinnas_m", VINNAS_OPS, n_nodes=2), cell_kinds=("reduce",)),
     "vinnas_f": _darts_like("vinnas_f", VINNAS_OPS, n_nodes=3),
     "vinnas_c": _darts_like("vinnas_c", VINNAS_OPS, n_nodes=4),
     **{f"rdarts_{s}": _darts_like(f"rdarts_{s}", ops) for s, ops in RDARTS_OPS.items()},

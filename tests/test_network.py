@@ -5,6 +5,7 @@ import torch
 
 from pyronas.network import DiscreteCell, Network, count_parameters, drop_path, evaluation_scale
 from pyronas.spaces import Genotype, get_space
+from pyronas.train import count_flops
 
 # DARTS-V2 cells as published in the DARTS paper (Liu et al. 2019, fig. 4/5; ``genotypes.DARTS_V2`` of the
 # reference code), written as (op, source, target) edges: node j gets the pair listed for it.
@@ -49,6 +50,9 @@ def test_darts_v2_parameter_count_matches_reference():
     # AuxiliaryHeadCIFAR: conv1x1 576*128 + BN 2*128 + conv2x2 128*768*4 + BN 2*768 + linear 768*10 + 10.
     aux = 576 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * 10 + 10
     assert count_parameters(net, exclude_auxiliary=False) == 3_349_342 + aux
+    # Multiply-adds of one 32x32 image: DARTS-based papers tabulate DARTS (2nd order) at "528M" FLOPs.
+    _, macs = count_flops(net, (3, 32, 32))
+    assert round(macs) == 528
 
 
 def test_nb201_resnet_cell_parameter_count_matches_benchmark():

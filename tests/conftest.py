@@ -1,0 +1,21 @@
+import os
+
+import pyro
+import pytest
+import torch
+
+from pyronas.data import FASHION_MNIST_ROOT
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+needs_fmnist = pytest.mark.skipif(
+    not os.path.isdir(FASHION_MNIST_ROOT), reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)"
+)
+
+
+@pytest.fixture(autouse=True)
+def _pyro_validation():
+    pyro.enable_validation(True)
+    pyro.clear_param_store()
+    yield
+    pyro.clear_param_store()

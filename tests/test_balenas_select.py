@@ -1,0 +1,90 @@
+"""BaLeNAS selection (sec. 3.3): argmax of μ, and BaLeNAS-TF = best proxy score among M draws from q(α)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from pyronas.config import load_config
+from pyronas.data import Dataset
+from pyronas.program import SupernetModel
+from pyronas.registry import build
+from pyronas.select import SELECTORS, sample_and_score
+from pyronas.spaces import Genotype, get_space
+from pyronas.supernet import Supernet
+from pyronas.vadam import VAdam
+
+OPS = get_space("nb201").ops
+
+
+def _search(init_s: float, mu: torch.Tensor | None = None):
+    """A Search-shaped namespace: space, supernet, guide bound to VAdam, weight split, config."""
+    torch.manual_seed(0)
+    space = get_space("nb201")
+    net = Supernet(space, C=4, layers=1, in_channels=1, num_classes=3)
+    model = SupernetModel(net, build("models", "gaussian", {"delta": 1.0}, net, where="model.params"))
+    guide = build("guides", "balenas", {}, model, where="guide.params")
+    if mu is not None:
+        guide.mu["cell"].data.copy_(mu)
+    guide.bind_optimizer(VAdam(guide.arch_parameters(), prior_precision=1.0, num_data=100, init_s=init_s))
+    data = Dataset(torch.randn(16, 1, 8, 8), torch.randint(0, 3, (16,)), 3)
+    cfg = load_config(None, ["supernet.C=4", "supernet.layers=1"])
+    return SimpleNamespace(space=space, supernet=net, guide=guide, weight_data=data, cfg=cfg)
+
+
+def _n_convs(g: Genotype) -> float:
+    return sum(op.startswith("nor_conv") for op, _, _ in g.cells["cell"]) + 0.01 * len(str(g))
+
+
+def test_sample_and_score_returns_the_best_of_m_draws_from_q():
+    search = _search(init_s=0.0)  # σ² = 1/δ = 1: diverse draws
+    best, genotypes, scores = sample_and_score(search, _n_convs, num_samples=50, seed=3)
+    # the M genotypes are exactly the derived draws of q under the seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        draws = search.guide.sample_alpha(50)["cell"]
+    expected = [search.space.derive({"cell": search.guide.to_weights(a)}) for a in draws]
+    assert [str(g) for g in genotypes] == [str(g) for g in expected]
+    assert len({str(g) for g in genotypes}) > 20
+    assert scores == [_n_convs(g) for g in genotypes]
+    assert best is genotypes[scores.index(max(scores))]
+    with pytest.raises(ValueError, match="num_samples"):
+        sample_and_score(search, _n_convs, num_samples=0)
+
+
+def test_draws_follow_q_not_uniform():
+    """With a confident μ (one op per edge) and small σ every draw is μ's architecture; with a wide q they vary."""
+    target = [OPS.index(o) for o in ("nor_conv_3x3", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none", "none")]
+    mu = torch.zeros(6, 5)
+    mu[torch.arange(6), torch.tensor(target)] = 2.0
+    narrow = _search(init_s=10.0, mu=mu)  # σ² = 1/(100 · 10 + 1) ≈ 0.001
+    _, genotypes, _ = sample_and_score(narrow, _n_convs, num_samples=20)
+    assert {str(g) for g in genotypes} == {str(SELECTORS["loc"](narrow))}
+    wide = _search(init_s=0.0, mu=mu)  # σ = 1
+    _, genotypes, _ = sample_and_score(wide, _n_convs, num_samples=20)
+    assert len({str(g) for g in genotypes}) > 1
+
+
+def test_loc_selector_is_argmax_of_mu():
+    mu = torch.randn(6, 5)
+    search = _search(init_s=1.0, mu=mu)
+    g = SELECTORS["loc"](search)
+    assert [op for op, _, _ in g.cells["cell"]] == [OPS[i] for i in mu.argmax(-1).tolist()]
+
+
+@pytest.mark.parametrize("proxy", ["synflow", "snip"])
+def test_sample_score_selector_with_a_real_proxy(proxy):
+    search = _search(init_s=0.0)
+    g = SELECTORS["sample_score"](search, num_samples=10, proxy=proxy, batch_size=8)
+    from pyronas.proxies import score_genotype
+
+    x, y = search.weight_data.x[:8], search.weight_data.y[:8]
+    _, genotypes, scores = sample_and_score(
+        search, lambda h: score_genotype(h, proxy, x, y, 4, 1, 3, 0), num_samples=10, seed=0
+    )
+    assert str(g) in {str(h) for h in genotypes}
+    assert score_genotype(g, proxy, x, y, 4, 1, 3, 0) == pytest.approx(max(scores))
+    with pytest.raises(ValueError, match="unknown proxy"):
+        SELECTORS["sample_score"](search, num_samples=2, proxy="nope")

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from pyronas.ops import OPS, make_op
+from pyronas.spaces import SPACES
+from pyronas.supernet import Supernet
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize("stride", [1, 2])
+def test_every_op_keeps_shape(name, stride):
+    x = torch.randn(2, 8, 10, 10)
+    y = make_op(name, 8, 8, stride, affine=False, track=False)(x)
+    assert y.shape == (2, 8, 10 // stride, 10 // stride)
+
+
+@pytest.mark.parametrize(
+    "space,C,layers,n_params_min", [("nb201", 4, 1, 1000), ("darts", 4, 5, 1000), ("vinnas_m", 4, 3, 1000)]
+)
+def test_supernet_shapes_and_backward(space, C, layers, n_params_min):
+    net = Supernet(SPACES[space], C, layers, in_channels=3, num_classes=7)
+    shapes = net.arch_shapes()
+    assert set(shapes) == set(SPACES[space].cell_kinds)
+    alpha = {k: torch.zeros(s, requires_grad=True) for k, s in shapes.items()}
+    out = net(torch.randn(3, 3, 16, 16), {k: a.softmax(-1) for k, a in alpha.items()})
+    assert out.shape == (3, 7)
+    out.sum().backward()
+    assert all(a.grad is not None and a.grad.abs().sum() > 0 for a in alpha.values())
+    assert sum(p.numel() for p in net.parameters()) > n_params_min
+
+
+def test_partial_channels_and_one_hot_weights_select_an_op():
+    space = SPACES["darts"]
+    net = Supernet(space, 8, 3, 1, 10, partial_channels=4)
+    w = {k: torch.softmax(torch.randn(s), -1) for k, s in net.arch_shapes().items()}
+    assert net(torch.randn(2, 1, 16, 16), w).shape == (2, 10)
+    # with one-hot weights on 'none' everywhere, cells output zeros -> logits = classifier bias
+    net = Supernet(SPACES["nb201"], 4, 1, 1, 10).eval()
+    none = torch.zeros(6, 5)
+    none[:, 0] = 1
+    logits = net(torch.randn(2, 1, 8, 8), {"cell": none})
+    assert logits.shape == (2, 10)
+
+
+def test_to_full_scatters_pruned_candidates():
+    net = Supernet(SPACES["nb201"], 4, 1, 1, 10)
+    for cell in net.cells:
+        if hasattr(cell, "edges"):
+            for m in cell.edges:
+                m.op_names = ["nor_conv_3x3", "skip_connect"]
+    full = net.to_full("cell", torch.tensor([[0.7, 0.3]] * 6))
+    assert full.shape == (6, 5)
+    assert torch.allclose(full[:, 3], torch.tensor(0.7)) and torch.allclose(full[:, 1], torch.tensor(0.3))
+    assert full[:, [0, 2, 4]].abs().sum() == 0

@@ -1,0 +1,122 @@
+"""VAdam (BaLeNAS eqs. 13-18): hand-computed steps and convergence to a conjugate posterior."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pyronas.vadam import VAdam, hessian_diagonal
+
+
+def test_default_variant_matches_eqs_17_18_two_steps():
+    """Gradient-magnitude VAdam with momentum, two steps, checked coordinate by coordinate."""
+    lr, gamma, delta, n, s0 = 0.1, 0.5, 2.0, 4, 1.0
+    dt = delta / n  # δ̃ = 0.5
+    mu = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = VAdam([mu], lr=lr, momentum=gamma, prior_precision=delta, num_data=n, init_s=s0)
+    # σ_0 = 1/sqrt(N (s_0 + δ̃)) = 1/sqrt(4 * 1.5)
+    assert torch.allclose(opt.sigma(mu), torch.full((2,), 1 / math.sqrt(6.0), dtype=torch.float64))
+
+    g1, g2 = [0.4, -0.2], [-0.3, 0.5]
+    mu.grad = torch.tensor(g1, dtype=torch.float64)
+    opt.step()
+    # by hand, coordinate 0: s1 = 0.9 + 0.1 * 0.16 = 0.916; μ1 = 1 - 0.1 (0.4 + 0.5) / 1.416
+    assert mu[0].item() == pytest.approx(0.9364406779661, abs=1e-12)
+    mu0 = [1.0, -2.0]
+    s1 = [(1 - lr) * s0 + lr * g * g for g in g1]
+    mu1 = [m - lr * (g + dt * m) / (s + dt) for m, g, s in zip(mu0, g1, s1, strict=True)]
+    assert mu.tolist() == pytest.approx(mu1, abs=1e-12)
+    assert opt.state[mu]["s"].tolist() == pytest.approx(s1, abs=1e-12)
+
+    mu.grad = torch.tensor(g2, dtype=torch.float64)
+    opt.step()
+    s2 = [(1 - lr) * s + lr * g * g for s, g in zip(s1, g2, strict=True)]
+    mu2 = [
+        m1 - lr * (g + dt * m1) / (sn + dt) + gamma * (so + dt) / (sn + dt) * (m1 - m0)
+        for m0, m1, g, so, sn in zip(mu0, mu1, g2, s1, s2, strict=True)
+    ]
+    assert mu.tolist() == pytest.approx(mu2, abs=1e-12)
+    assert opt.sigma(mu).tolist() == pytest.approx([1 / math.sqrt(n * (s + dt)) for s in s2], abs=1e-12)
+
+
+def test_closure_mode_differentiates_at_a_sample_from_q():
+    """With a closure, ĝ is the gradient at θ = μ + σ ε and μ is restored before the update."""
+    mu = torch.nn.Parameter(torch.tensor([0.5, -1.0, 2.0]))
+    opt = VAdam([mu], lr=0.2, prior_precision=1.0, num_data=10, init_s=0.3)
+    sigma = opt.sigma(mu).clone()
+    torch.manual_seed(3)
+    eps = torch.randn(3)
+    theta = mu.detach() + sigma * eps
+    torch.manual_seed(3)
+    loss = opt.step(lambda: 0.5 * (mu**2).sum())  # ĝ(θ) = θ
+    assert loss == pytest.approx(0.5 * float((theta**2).sum()), rel=1e-6)
+    dt = 0.1
+    s1 = 0.8 * 0.3 + 0.2 * theta**2
+    expected = torch.tensor([0.5, -1.0, 2.0]) - 0.2 * (theta + dt * torch.tensor([0.5, -1.0, 2.0])) / (s1 + dt)
+    assert torch.allclose(mu.detach(), expected, atol=1e-6)
+
+
+def test_hessian_diagonal_exact_and_hutchinson():
+    torch.manual_seed(0)
+    a = torch.randn(4, 4, dtype=torch.float64)
+    A = a @ a.T + torch.eye(4, dtype=torch.float64)
+    x = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(0.5 * x @ A @ x + x.sin().sum(), [x], create_graph=True)
+    exact = hessian_diagonal([g], [x])[0]
+    assert torch.allclose(exact, A.diagonal() - x.detach().sin(), atol=1e-12)
+    est = hessian_diagonal([g], [x], probes=4000)[0]
+    assert torch.allclose(est, exact, atol=0.25 * A.abs().max().item())
+
+
+def test_von_without_momentum_converges_to_conjugate_posterior():
+    """Bayesian linear regression with a diagonal design: VON's fixed point is the exact posterior.
+
+    y = X w + ε, ε ~ N(0, 1/λ), p(w) = N(0, I/δ), XᵀX diagonal. Posterior precision λ XᵀX + δ I,
+    mean λ (λ XᵀX + δ I)⁻¹ Xᵀ y. VON uses the exact Hessian λ XᵀX / N of the per-datum loss.
+    """
+    torch.manual_seed(1)
+    n, d, lam, delta = 200, 3, 4.0, 10.0
+    q, _ = torch.linalg.qr(torch.randn(n, d, dtype=torch.float64))
+    X = q * torch.tensor([3.0, 5.0, 8.0], dtype=torch.float64)
+    w_true = torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64)
+    y = X @ w_true + torch.randn(n, dtype=torch.float64) / math.sqrt(lam)
+    xtx = (X * X).sum(0)
+    post_prec = lam * xtx + delta
+    post_mean = lam * (X.T @ y) / post_prec
+    ols = (X.T @ y) / xtx
+    post_sd = post_prec.rsqrt()
+    assert ((post_mean - ols).abs() / post_sd).max() > 1.0  # the prior matters in this example
+
+    mu = torch.nn.Parameter(torch.zeros(d, dtype=torch.float64))
+    opt = VAdam([mu], lr=0.5, momentum=0.0, prior_precision=delta, num_data=n, init_s=1.0, hessian="von")
+
+    def closure() -> torch.Tensor:  # per-datum data loss ℓ̄/N, no prior
+        return 0.5 * lam * ((y - X @ mu) ** 2).mean()
+
+    for _ in range(30):
+        opt.step(closure)
+    for t in range(1, 3001):  # Robbins-Monro β_t → 0 averages out the sampling noise of θ_t
+        opt.param_groups[0]["lr"] = 1.0 / (t + 1)
+        opt.step(closure)
+    assert torch.allclose(opt.sigma(mu) ** 2, 1 / post_prec, rtol=1e-6)
+    assert ((mu.detach() - post_mean).abs() / post_sd).max() < 0.1
+
+
+def test_von_requires_a_hessian():
+    mu = torch.nn.Parameter(torch.zeros(2))
+    opt = VAdam([mu], hessian="von")
+    mu.grad = torch.ones(2)
+    with pytest.raises(ValueError, match="hessian_diag"):
+        opt.step()
+    opt.step(hessian_diag=[torch.full((2,), 2.0)])
+    assert torch.allclose(opt.state[mu]["s"], torch.full((2,), (1 - 1e-3) + 1e-3 * 2.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(lr=0.0), dict(momentum=1.0), dict(prior_precision=0.0), dict(hessian="diag"), dict(num_data=0)]
+)
+def test_rejects_bad_hyperparameters(kwargs):
+    with pytest.raises(ValueError):
+        VAdam([torch.nn.Parameter(torch.zeros(1))], **kwargs)
