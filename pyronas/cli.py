@@ -38,6 +38,26 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bo(args: argparse.Namespace) -> int:
+    """``pyronas bo``: Bayesian-optimisation NAS baseline (GP surrogate, EI/PI/UCB) from the ``bo:`` section."""
+    from pathlib import Path
+
+    from pyronas.bo import run_bo
+
+    if args.resume:
+        cfg = load_config(Path(args.resume) / "config.yaml", args.set)
+        out = args.resume
+    else:
+        if not args.config:
+            raise ConfigError("--config: a config file is required (or --resume RUN_DIR)")
+        cfg = load_config(args.config, args.set)
+        out = args.out or cfg.output.dir or str(Path("runs") / cfg.name)
+    genotype = run_bo(cfg, out, resume=bool(args.resume))
+    print(f"genotype: {genotype}")
+    print(f"run folder: {out}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``pyronas train``: retrain a found genotype from scratch (pyronas.train)."""
     from pathlib import Path
@@ -126,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("bo", help="Bayesian-optimisation NAS baseline (GP surrogate) from a YAML config")
+    p.add_argument("--config", help="YAML config file (section bo:)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the BO run in RUN_DIR")
+    p.set_defaults(func=cmd_bo)
 
     p = sub.add_parser("train", help="retrain a found architecture from scratch")
     p.add_argument("--genotype", help="genotype JSON file or search run folder")

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
+from pyronas.bo_config import BOConfig
+
 
 class ConfigError(ValueError):
     """An invalid configuration; the message starts with the offending key."""
@@ -153,6 +155,7 @@ class Config:
     search: SearchConfig = field(default_factory=SearchConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    bo: BOConfig = field(default_factory=BOConfig)  # Bayesian-optimisation baseline (``pyronas bo``)
 
     def validate(self) -> Config:
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
