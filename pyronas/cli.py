@@ -134,6 +134,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_args(p: argparse.ArgumentParser, config_help: str, resume: bool = True) -> None:
+    """--config, --set, --out (and --resume) shared by the commands that run from a config."""
+    p.add_argument("--config", help=config_help)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
+    if resume:
+        p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian differentiable NAS as Pyro programs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bar")
@@ -141,25 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("search", help="run an architecture search from a YAML config")
-    p.add_argument("--config", help="YAML config file")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    _config_args(p, "YAML config file")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("bo", help="Bayesian-optimisation NAS baseline (GP surrogate) from a YAML config")
-    p.add_argument("--config", help="YAML config file (section bo:)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the BO run in RUN_DIR")
+    _config_args(p, "YAML config file (section bo:)")
     p.set_defaults(func=cmd_bo)
 
     p = sub.add_parser("train", help="retrain a found architecture from scratch")
     p.add_argument("--genotype", help="genotype JSON file or search run folder")
-    p.add_argument("--config", help="YAML retraining config (configs/train_*.yaml)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the training in RUN_DIR from its checkpoint")
+    _config_args(p, "YAML retraining config (configs/train_*.yaml)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("random", help="random-search baseline: train N random genotypes")

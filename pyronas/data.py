@@ -20,6 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pyronas.augment import random_crop, random_flip
+
 log = logging.getLogger(__name__)
 
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
@@ -201,20 +203,6 @@ def bilevel_split(n: int, portion: float, split: float, seed: int) -> tuple[torc
     return perm[:cut].sort().values, perm[cut:].sort().values
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """Standard CIFAR augmentation on a batch: pad ``padding``, random crop, random horizontal flip."""
-    b, _, h, w = x.shape
-    padded = F.pad(x, (padding,) * 4)
-    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator)
-    flip = torch.rand(b, generator=generator) < 0.5
-    out = torch.empty_like(x)
-    for i in range(b):
-        crop = padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
-        out[i] = crop.flip(-1) if flip[i] else crop
-    return out
-
-
 class Batches:
     """Shuffled mini-batches of an in-memory dataset; epoch ``e`` uses the permutation seeded by
     ``(seed, e)``, so a resumed run sees exactly the batches an uninterrupted one would."""
@@ -234,6 +222,6 @@ class Batches:
         for b in range(len(self)):
             idx = perm[b * self.batch_size : (b + 1) * self.batch_size]
             x = self.data.x[idx]
-            if self.augment:
-                x = random_crop_flip(x.cpu(), g).to(x.device)
+            if self.augment:  # standard CIFAR augmentation: pad 4 + random crop, horizontal flip
+                x = random_flip(random_crop(x, 4, g), 0.5, g)
             yield x, self.data.y[idx]
