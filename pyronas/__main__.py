@@ -1,0 +1,7 @@
+"""``python -m pyronas ...`` is the ``pyronas`` command."""
+
+import sys
+
+from pyronas.cli import main
+
+sys.exit(main())
