@@ -15,8 +15,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(level)  # the console follows --quiet/--verbose; the run's log file keeps INFO
     log.addHandler(handler)
-    log.setLevel(level)
+    log.setLevel(min(level, logging.INFO))
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -46,3 +46,14 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     args = ["--set", "guide.params={bogus: 1}", "--set", "data.name=digits"]
     assert main(["--quiet", "search", "--config", str(cfg), *args]) == 2
     assert "guide.params.bogus" in capsys.readouterr().err
+
+
+def test_cli_quiet_search_keeps_console_clean_but_logs_to_file(tmp_path, capsys):
+    args = ["--set", "data.name=digits", "--set", "search.epochs=1", "--set", "search.steps_per_epoch=2",
+            "--set", "supernet.C=4", "--set", "supernet.layers=1", "--set", "data.batch_size=32"]
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: quiet\n")
+    assert main(["--quiet", "search", "--config", str(cfg), *args, "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "INFO" not in captured.err and "genotype:" in captured.out
+    assert "epoch 0:" in (tmp_path / "search.log").read_text()
