@@ -20,19 +20,23 @@ def _setup_logging(args: argparse.Namespace) -> None:
     log.setLevel(min(level, logging.INFO))
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def _config_and_run_dir(args: argparse.Namespace):
+    """The config (``--config`` + ``--set``, or the run's own with ``--resume``) and the run folder."""
     from pathlib import Path
 
+    if args.resume:
+        return load_config(Path(args.resume) / "config.yaml", args.set), args.resume
+    if not args.config:
+        raise ConfigError("--config: a config file is required (or --resume RUN_DIR)")
+    cfg = load_config(args.config, args.set)
+    return cfg, args.out or cfg.output.dir or str(Path("runs") / cfg.name)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """``pyronas search``: an architecture search from a config (or ``--resume`` a run)."""
     from pyronas.search import run_search
 
-    if args.resume:
-        cfg = load_config(Path(args.resume) / "config.yaml", args.set)
-        out = args.resume
-    else:
-        if not args.config:
-            raise ConfigError("--config: a config file is required (or --resume RUN_DIR)")
-        cfg = load_config(args.config, args.set)
-        out = args.out or cfg.output.dir or str(Path("runs") / cfg.name)
+    cfg, out = _config_and_run_dir(args)
     genotype = run_search(cfg, out, resume=bool(args.resume), progress_bar=not args.quiet)
     print(f"genotype: {genotype}")
     print(f"run folder: {out}")
@@ -41,18 +45,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_bo(args: argparse.Namespace) -> int:
     """``pyronas bo``: Bayesian-optimisation NAS baseline (GP surrogate, EI/PI/UCB) from the ``bo:`` section."""
-    from pathlib import Path
-
     from pyronas.bo import run_bo
 
-    if args.resume:
-        cfg = load_config(Path(args.resume) / "config.yaml", args.set)
-        out = args.resume
-    else:
-        if not args.config:
-            raise ConfigError("--config: a config file is required (or --resume RUN_DIR)")
-        cfg = load_config(args.config, args.set)
-        out = args.out or cfg.output.dir or str(Path("runs") / cfg.name)
+    cfg, out = _config_and_run_dir(args)
     genotype = run_bo(cfg, out, resume=bool(args.resume))
     print(f"genotype: {genotype}")
     print(f"run folder: {out}")

@@ -21,14 +21,7 @@ from pyronas.search import make_objective
 from pyronas.spaces import get_space
 from pyronas.supernet import Supernet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: intra-op threads only add synchronisation (70x slower on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_model(space: str = "nb201", layers: int = 1, C: int = 4) -> SupernetModel:
