@@ -333,7 +333,7 @@ class Search:
             raise
         finally:
             bar.close()
-        if sc.keep == "best" and self.best is not None:
+        if sc.keep == "best" and self.best is not None and self.best["guide"] is not None:
             log.info("keeping the architecture of epoch %d (lowest arch-split error)", self.best["epoch"])
             self.guide.load_state_dict(self.best["guide"])
         genotype = select(self, self.cfg.select.rule, self.cfg.select.params)
@@ -399,7 +399,9 @@ class Search:
         self.metrics.append(row)
         self.history.append({"epoch": e, **rec, "genotype": genotype.to_dict()})
         if self.best is None or val["acc"] > self.best["val_acc"]:
-            self.best = {"epoch": e, "val_acc": val["acc"], "guide": copy.deepcopy(self.guide.state_dict())}
+            # the guide's state is copied only when it will be used
+            state = copy.deepcopy(self.guide.state_dict()) if self.cfg.search.keep == "best" else None
+            self.best = {"epoch": e, "val_acc": val["acc"], "guide": state}
         log.info(
             "epoch %d: train loss %.4f acc %.3f | arch-split loss %.4f acc %.3f | one-hot %.3f | %s (%.1fs)",
             e, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["onehot"], genotype, seconds,
