@@ -220,7 +220,7 @@ def verdict(table: pd.DataFrame, num_runs: int, threshold: float = RHAT_THRESHOL
         )
     return (
         f"NOT REPRODUCIBLE: {len(bad)}/{n_edges} edges have R-hat > {threshold} across {num_runs} runs "
-        f"(max {worst:.3g}; {spread})"
+        f"(max {worst:.4f}; {spread})"
     )
 
 
