@@ -150,7 +150,7 @@ class Search:
     # --- parameters and optimizers -----------------------------------------------------------
     @property
     def steps_per_epoch(self) -> int:
-        n = len(self.weight_batches)
+        n = min(len(self.weight_batches), len(self.arch_batches))  # one batch of each split per step
         return min(n, self.cfg.search.steps_per_epoch) if self.cfg.search.steps_per_epoch else n
 
     def weight_parameters(self) -> list[torch.nn.Parameter]:
@@ -307,8 +307,9 @@ class Search:
         self.model.train()
         return {"loss": loss / max(seen, 1), "acc": correct / max(seen, 1)}
 
-    def _record(self) -> dict[str, Any]:
-        probs = self.op_probs()
+    def _record(self, probs: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+        """Op probabilities per edge and one-hotness (mean over edges of the largest op probability)."""
+        probs = self.op_probs() if probs is None else probs
         return {
             "op_probs": {k: v.tolist() for k, v in probs.items()},
             "onehot": float(torch.stack([v.max(-1).values.mean() for v in probs.values()]).mean()),
@@ -352,9 +353,9 @@ class Search:
         t0 = time.perf_counter()
         arch_iter = self.arch_batches.epoch(e)
         for step, (xw, yw) in enumerate(self.weight_batches.epoch(e)):
-            xa, ya = next(arch_iter)
             if step >= self.steps_per_epoch:
                 break
+            xa, ya = next(arch_iter)
             if step < self.step_in_epoch:  # resuming inside an epoch
                 continue
             progress = e + step / self.steps_per_epoch
@@ -378,8 +379,9 @@ class Search:
     def _end_epoch(self, seconds: float) -> None:
         e, a = self.epoch, self._accum
         val = self.evaluate(self.arch_data, self.cfg.search.eval_batches)
-        rec = self._record()
-        genotype = select(self, "mean", {})
+        probs = self.op_probs()  # once per epoch: the history row and its genotype share it
+        rec = self._record(probs)
+        genotype = self.space.derive(probs)  # the "mean" selection rule
         row = {
             "epoch": e,
             "train_loss": a["loss"] / max(a["seen"], 1),

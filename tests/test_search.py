@@ -123,3 +123,11 @@ def test_short_search_on_fashion_mnist_beats_chance(tmp_path):
     run_search(cfg, tmp_path, progress_bar=False)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics[-1]["val_acc"] > 0.55  # 10 classes: chance is 0.10
+
+
+def test_unequal_split_runs_as_many_steps_as_the_smaller_split_has_batches(digits):
+    cfg = load_config(overrides=TINY + ["data.split=0.8", "search.epochs=1", "search.steps_per_epoch=null"])
+    s = Search(cfg, None, data=digits)
+    assert s.steps_per_epoch == len(s.arch_batches) < len(s.weight_batches)
+    s.run(progress_bar=False)
+    assert s.global_step == len(s.arch_batches)
