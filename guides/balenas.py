@@ -19,8 +19,8 @@ import pyro.distributions as dist
 import torch
 import torch.nn as nn
 
-from pyronas.program import ArchGuide, SupernetModel
-from pyronas.vadam import VAdam
+from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.optim.vadam import VAdam
 
 
 class BalenasGuide(ArchGuide):

@@ -6,7 +6,7 @@ import pyro.distributions as dist
 import torch
 import torch.nn as nn
 
-from pyronas.program import ArchGuide, SupernetModel
+from pyronas.infer.program import ArchGuide, SupernetModel
 
 
 class DeltaGuide(ArchGuide):

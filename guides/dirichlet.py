@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pyronas.program import ArchGuide, SupernetModel
+from pyronas.infer.program import ArchGuide, SupernetModel
 
 
 class DirichletGuide(ArchGuide):

@@ -14,8 +14,8 @@ import pyro.distributions as dist
 import torch
 import torch.nn as nn
 
-from pyronas.bayesian import NormalWeights
-from pyronas.program import ArchGuide, SupernetModel, alpha_site
+from pyronas.infer.program import ArchGuide, SupernetModel, alpha_site
+from pyronas.nn.bayesian import NormalWeights
 
 
 class MeanFieldGuide(ArchGuide):

@@ -52,7 +52,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pyronas.distributions import log_lambda
-from pyronas.program import ArchGuide, SupernetModel
+from pyronas.infer.program import ArchGuide, SupernetModel
 
 #: number of ConvReLUBN modules of each size of the architectural network (sec. 3.3, 4.6).
 DEPTHS = {"small": 1, "default": 2, "large": 5}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pyro.distributions as dist
 import torch
 
-from pyronas.program import ArchPrior
+from pyronas.infer.program import ArchPrior
 
 
 class DirichletPrior(ArchPrior):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyro.distributions as dist
 from pyro.distributions import constraints
 
-from pyronas.program import ArchPrior
+from pyronas.infer.program import ArchPrior
 
 
 class FlatPrior(ArchPrior):

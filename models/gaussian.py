@@ -11,8 +11,8 @@ import math
 import pyro.distributions as dist
 import torch
 
-from pyronas.program import ArchPrior
-from pyronas.supernet import Supernet
+from pyronas.infer.program import ArchPrior
+from pyronas.nn.supernet import Supernet
 
 
 class GaussianPrior(ArchPrior):

@@ -3,7 +3,7 @@
 p(α) = Π_{edge, op} p(α) with p(α) ∝ 1/|α|, and the same on every conv/linear weight of the
 supernet: the weights are Pyro sites ``w/<parameter name>`` sampled here (``network_weights``)
 and plugged into the supernet through ``torch.func.functional_call``. The prior owns the
-local-reparameterisation handler (``pyronas.bayesian.LocalReparameterization``) entered around
+local-reparameterisation handler (``pyronas.nn.bayesian.LocalReparameterization``) entered around
 the supernet forward (``network_context``); the mean-field guide samples the weights inside the
 same handler so it recognises them.
 """
@@ -16,10 +16,10 @@ import logging
 import pyro.distributions as dist
 import torch
 
-from pyronas.bayesian import LocalReparameterization, bayesian_parameters, weight_sites_prior
 from pyronas.distributions import LogUniform
-from pyronas.program import ArchPrior
-from pyronas.supernet import Supernet
+from pyronas.infer.program import ArchPrior
+from pyronas.nn.bayesian import LocalReparameterization, bayesian_parameters, weight_sites_prior
+from pyronas.nn.supernet import Supernet
 
 log = logging.getLogger(__name__)
 

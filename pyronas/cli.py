@@ -34,7 +34,7 @@ def _config_and_run_dir(args: argparse.Namespace):
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``pyronas search``: an architecture search from a config (or ``--resume`` a run)."""
-    from pyronas.search import run_search
+    from pyronas.infer.search import run_search
 
     cfg, out = _config_and_run_dir(args)
     genotype = run_search(cfg, out, resume=bool(args.resume), progress_bar=not args.quiet)
@@ -45,7 +45,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_bo(args: argparse.Namespace) -> int:
     """``pyronas bo``: Bayesian-optimisation NAS baseline (GP surrogate, EI/PI/UCB) from the ``bo:`` section."""
-    from pyronas.bo import run_bo
+    from pyronas.bo.loop import run_bo
 
     cfg, out = _config_and_run_dir(args)
     genotype = run_bo(cfg, out, resume=bool(args.resume))
@@ -55,10 +55,10 @@ def cmd_bo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``pyronas train``: retrain a found genotype from scratch (pyronas.train)."""
+    """``pyronas train``: retrain a found genotype from scratch (pyronas.train.protocol)."""
     from pathlib import Path
 
-    from pyronas.train import load_genotype, load_train_config, run_train
+    from pyronas.train.protocol import load_genotype, load_train_config, run_train
 
     if args.resume:
         run = Path(args.resume)
@@ -81,9 +81,9 @@ def cmd_random(args: argparse.Namespace) -> int:
     """``pyronas random``: random-search baseline, every genotype retrained with the same config."""
     from pathlib import Path
 
-    from pyronas.random_search import SUMMARY, random_search
-    from pyronas.spaces import get_space
-    from pyronas.train import load_train_config, load_train_data, run_train
+    from pyronas.nn.spaces import get_space
+    from pyronas.train.protocol import load_train_config, load_train_data, run_train
+    from pyronas.train.random_cells import SUMMARY, random_search
 
     cfg = load_train_config(args.config, args.set)
     space = get_space(args.space)
@@ -104,7 +104,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     """``pyronas diagnose RUN [RUN ...]``: posterior netcdf + summary CSV + R-hat verdict + figures."""
     from pathlib import Path
 
-    from pyronas import diagnostics, plots
+    from pyronas.analysis import diagnostics as diagnostics
+    from pyronas.analysis import plots
 
     runs = [Path(r) for r in args.runs]
     folders = [r.parent if r.is_file() else r for r in runs]
@@ -181,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
-    from pyronas.search import NonFiniteLossError
+    from pyronas.infer.search import NonFiniteLossError
 
     try:
         return args.func(args)
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
-        from pyronas.data import DataError
+        from pyronas.data.datasets import DataError
 
         if isinstance(e, DataError):
             print(f"error: {e}", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import yaml
 
-from pyronas.bo_config import BOConfig
+from pyronas.bo.config import BOConfig
 
 
 class ConfigError(ValueError):
@@ -159,7 +159,7 @@ class Config:
 
     def validate(self) -> Config:
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
-        from pyronas.spaces import SPACES
+        from pyronas.nn.spaces import SPACES
 
         checks = [
             ("space", self.space in SPACES, f"unknown search space {self.space!r} (known: {', '.join(SPACES)})"),

@@ -11,7 +11,7 @@ import inspect
 import pkgutil
 from typing import Any
 
-from pyronas.program import ArchGuide, ArchPrior
+from pyronas.infer.program import ArchGuide, ArchPrior
 
 
 def _package(kind: str):

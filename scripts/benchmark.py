@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from pyronas.config import load_config
-from pyronas.data import Dataset
-from pyronas.search import Search
+from pyronas.data.datasets import Dataset
+from pyronas.infer.search import Search
 
 METHOD_OVERRIDES = {
     "darts": ["model.name=flat", "guide.name=delta"],
@@ -181,7 +181,7 @@ def time_method(args, method: str) -> float:
 
 def drnas_stage_memory(args) -> list[dict[str, float]]:
     """DrNAS section 2.4: peak memory per progressive stage (partial channels K, ops per edge)."""
-    from pyronas.progressive import memory_per_stage
+    from pyronas.callbacks.progressive import memory_per_stage
 
     C = 6 * max(1, args.C // 6)  # divisible by K = 6
     search = make_search(args, "drnas", ["space=darts", "supernet.partial_channels=6", f"supernet.C={C}"])

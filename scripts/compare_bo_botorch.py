@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
-from pyronas.bo import BayesOpt, BOConfig
-from pyronas.bo_candidates import decode_op_indices, encode_op_indices, enumerate_op_indices, key
-from pyronas.bo_objectives import SyntheticObjective, TableObjective
-from pyronas.spaces import get_space
+from pyronas.bo.candidates import decode_op_indices, encode_op_indices, enumerate_op_indices, key
+from pyronas.bo.loop import BayesOpt, BOConfig
+from pyronas.bo.targets import SyntheticObjective, TableObjective
+from pyronas.nn.spaces import get_space
 
 METHODS = ("ours_ei", "botorch_logei", "random")
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
+from pyronas.callbacks.onehot import onehotness
 from pyronas.config import load_config
-from pyronas.data import load_dataset
-from pyronas.onehot import onehotness
-from pyronas.search import Search
+from pyronas.data.datasets import load_dataset
+from pyronas.infer.search import Search
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from pyronas.network import Network, count_parameters
-from pyronas.spaces import Genotype
-from pyronas.train import count_flops, load_train_config, run_train
+from pyronas.nn.network import Network, count_parameters
+from pyronas.nn.spaces import Genotype
+from pyronas.train.protocol import count_flops, load_train_config, run_train
 
 DARTS_V2 = Genotype(
     "darts",

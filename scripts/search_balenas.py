@@ -5,7 +5,7 @@
 
 1. model  = supernet + Gaussian prior p(α) = N(0, I/δ)           (models/gaussian.py, eq. 5)
 2. guide  = q(α) = N(μ, σ²), σ² = 1/(N (s + δ̃)) from VAdam's state (guides/balenas.py)
-3. search = the bilevel loop: SGD on w, VAdam on μ (eqs. 17-18)   (pyronas.search, order 1 or 2)
+3. search = the bilevel loop: SGD on w, VAdam on μ (eqs. 17-18)   (pyronas.infer.search, order 1 or 2)
 4. select = argmax of μ (``loc``), and BaLeNAS-TF: best proxy score among M draws from q(α)
    (``sample_score``), optionally against the zero-cost NAS baseline (M uniformly random
    architectures scored with the same proxy, Table 2).
@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 from pyronas.config import load_config
-from pyronas.proxies import score_genotype, zero_cost_nas
-from pyronas.search import Search
-from pyronas.select import SELECTORS
+from pyronas.infer.search import Search
+from pyronas.select.proxies import score_genotype, zero_cost_nas
+from pyronas.select.rules import SELECTORS
 
 
 def main() -> None:

@@ -21,13 +21,13 @@ import pyro
 
 from pyronas.config import load_config
 from pyronas.guides.delta import DeltaGuide
+from pyronas.infer.objectives import Objective
+from pyronas.infer.program import SupernetModel
+from pyronas.infer.search import Search
 from pyronas.models.flat import FlatPrior
-from pyronas.objectives import Objective
-from pyronas.program import SupernetModel
-from pyronas.search import Search
-from pyronas.select import select
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
+from pyronas.select.rules import select
 
 ROOT = Path(__file__).resolve().parents[1]
 

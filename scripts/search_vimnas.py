@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pyro
 
+from pyronas.callbacks.onehot import FILENAME
 from pyronas.config import load_config
-from pyronas.onehot import FILENAME
-from pyronas.search import Search
+from pyronas.infer.search import Search
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pyro
 
-from pyronas.bayesian import sparsity
 from pyronas.config import load_config
-from pyronas.search import Search
-from pyronas.select import select
+from pyronas.infer.search import Search
+from pyronas.nn.bayesian import sparsity
+from pyronas.select.rules import select
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import pyro
 import pytest
 import torch
 
-from pyronas.data import FASHION_MNIST_ROOT
+from pyronas.data.datasets import FASHION_MNIST_ROOT
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 

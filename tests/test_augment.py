@@ -2,7 +2,7 @@
 
 import torch
 
-from pyronas.augment import Augment, cutout, cutout_mask, random_crop, random_erasing, random_flip
+from pyronas.data.augment import Augment, cutout, cutout_mask, random_crop, random_erasing, random_flip
 
 
 def test_cutout_masks_the_right_area():

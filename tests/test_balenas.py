@@ -8,12 +8,12 @@ import pyro
 import pytest
 import torch
 
-from pyronas.objectives import Objective, Schedule
-from pyronas.program import SupernetModel
+from pyronas.infer.objectives import Objective, Schedule
+from pyronas.infer.program import SupernetModel
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
+from pyronas.optim.vadam import VAdam
 from pyronas.registry import build
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
-from pyronas.vadam import VAdam
 
 
 def _program(delta: float = 2.0):
@@ -103,7 +103,7 @@ def test_configs_build_vadam_matching_the_prior(name):
     from pathlib import Path
 
     from pyronas.config import load_config
-    from pyronas.optim import make_optimizer
+    from pyronas.optim.factory import make_optimizer
 
     cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
     assert cfg.model.name == "gaussian" and cfg.guide.name == "balenas"
@@ -117,7 +117,7 @@ def test_configs_build_vadam_matching_the_prior(name):
 
 def test_vadam_factory_rejects_weight_decay():
     from pyronas.config import load_config
-    from pyronas.optim import make_optimizer
+    from pyronas.optim.factory import make_optimizer
 
     cfg = load_config(None, ["optim.arch.name=vadam", "optim.arch.weight_decay=0.001"])
     with pytest.raises(ValueError, match="weight_decay"):

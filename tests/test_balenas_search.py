@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from pyronas.config import load_config
-from pyronas.search import Search
-from pyronas.select import SELECTORS
-from pyronas.vadam import VAdam
+from pyronas.infer.search import Search
+from pyronas.optim.vadam import VAdam
+from pyronas.select.rules import SELECTORS
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "balenas_nb201_fmnist.yaml"
 TINY = [

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from pyronas.config import load_config
-from pyronas.data import Dataset
-from pyronas.program import SupernetModel
+from pyronas.data.datasets import Dataset
+from pyronas.infer.program import SupernetModel
+from pyronas.nn.spaces import Genotype, get_space
+from pyronas.nn.supernet import Supernet
+from pyronas.optim.vadam import VAdam
 from pyronas.registry import build
-from pyronas.select import SELECTORS, sample_and_score
-from pyronas.spaces import Genotype, get_space
-from pyronas.supernet import Supernet
-from pyronas.vadam import VAdam
+from pyronas.select.rules import SELECTORS, sample_and_score
 
 OPS = get_space("nb201").ops
 
@@ -78,7 +78,7 @@ def test_loc_selector_is_argmax_of_mu():
 def test_sample_score_selector_with_a_real_proxy(proxy):
     search = _search(init_s=0.0)
     g = SELECTORS["sample_score"](search, num_samples=10, proxy=proxy, batch_size=8)
-    from pyronas.proxies import score_genotype
+    from pyronas.select.proxies import score_genotype
 
     x, y = search.weight_data.x[:8], search.weight_data.y[:8]
     _, genotypes, scores = sample_and_score(

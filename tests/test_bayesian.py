@@ -7,14 +7,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pyronas.bayesian import (
+from pyronas.distributions import molchanov_kl
+from pyronas.nn.bayesian import (
     LocalReparameterization,
     NormalWeights,
     bayesian_parameters,
     sparsity,
     weight_sites_prior,
 )
-from pyronas.distributions import molchanov_kl
 
 
 def _moments_match(lrt: torch.Tensor, direct: torch.Tensor, n: int) -> None:

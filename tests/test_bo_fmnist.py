@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from pyronas.bo import run_bo
+from pyronas.bo.loop import run_bo
 from pyronas.cli import main
 from pyronas.config import load_config
-from pyronas.data import FASHION_MNIST_ROOT
+from pyronas.data.datasets import FASHION_MNIST_ROOT
 
 pytestmark = pytest.mark.skipif(not Path(FASHION_MNIST_ROOT).is_dir(), reason="Fashion-MNIST not installed")
 

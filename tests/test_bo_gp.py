@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pyronas.bo_acquisition import (
+from pyronas.bo.acquisition import (
     acquisition,
     expected_improvement,
     integrated_acquisition,
@@ -13,7 +13,7 @@ from pyronas.bo_acquisition import (
     ucb_kappa,
     xi_schedule,
 )
-from pyronas.bo_gp import GPHypers, GPPosterior, GPPriors, Standardizer, default_hypers, fit_map, fit_nuts
+from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, default_hypers, fit_map, fit_nuts
 
 
 def _kernel(A, B, h, kind):

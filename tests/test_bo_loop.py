@@ -5,8 +5,7 @@ import json
 import pytest
 import torch
 
-from pyronas.bo import BayesOpt, BOConfig
-from pyronas.bo_candidates import (
+from pyronas.bo.candidates import (
     candidate_genotypes,
     decode_op_indices,
     encode_op_indices,
@@ -15,8 +14,9 @@ from pyronas.bo_candidates import (
     mutate,
     row_of,
 )
-from pyronas.bo_objectives import SyntheticObjective, TableObjective
-from pyronas.spaces import get_space
+from pyronas.bo.loop import BayesOpt, BOConfig
+from pyronas.bo.targets import SyntheticObjective, TableObjective
+from pyronas.nn.spaces import get_space
 
 NB201 = get_space("nb201")
 

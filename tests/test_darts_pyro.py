@@ -4,11 +4,11 @@ import pyro
 import torch
 import torch.nn.functional as F
 
-from pyronas.objectives import Objective
-from pyronas.program import SupernetModel, alpha_site
+from pyronas.infer.objectives import Objective
+from pyronas.infer.program import SupernetModel, alpha_site
+from pyronas.nn.spaces import SPACES
+from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
-from pyronas.spaces import SPACES
-from pyronas.supernet import Supernet
 
 
 def _program(space="darts"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyronas.data import Batches, DataError, bilevel_split, load_dataset
+from pyronas.data.datasets import Batches, DataError, bilevel_split, load_dataset
 from tests.conftest import needs_fmnist
 
 

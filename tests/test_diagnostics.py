@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pyronas.diagnostics import (
+from pyronas.analysis.diagnostics import (
     diagnose_guides,
     draw_posterior,
     read_netcdf,
@@ -17,10 +17,10 @@ from pyronas.diagnostics import (
     write_netcdf,
 )
 from pyronas.guides.delta import DeltaGuide
+from pyronas.infer.program import ArchGuide, ArchPrior, SupernetModel
 from pyronas.models.flat import FlatPrior
-from pyronas.program import ArchGuide, ArchPrior, SupernetModel
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
 
 
 class SimplexPrior(ArchPrior):

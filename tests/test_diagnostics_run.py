@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from pyronas import plots
+from pyronas.analysis import plots as plots
+from pyronas.analysis.diagnostics import diagnose, load_search, read_netcdf
+from pyronas.analysis.hessian import arch_hessian_eig
 from pyronas.cli import main
 from pyronas.config import load_config
-from pyronas.diagnostics import diagnose, load_search, read_netcdf
-from pyronas.hessian import arch_hessian_eig
-from pyronas.search import Search
+from pyronas.infer.search import Search
 
 
 def assert_png(path):

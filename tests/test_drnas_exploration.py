@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from pyronas.exploration import exploration_study
-from pyronas.program import SupernetModel
+from pyronas.callbacks.exploration import exploration_study
+from pyronas.infer.program import SupernetModel
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
 
 
 def _program(space="nb201"):

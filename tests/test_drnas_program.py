@@ -9,11 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pyronas.objectives import Objective, Schedule, TermSpec
-from pyronas.program import SupernetModel
+from pyronas.infer.objectives import Objective, Schedule, TermSpec
+from pyronas.infer.program import SupernetModel
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
 
 ETA = torch.tensor([[0.8, -0.5, 0.0, 1.5, -1.2], [0.1, 0.3, -0.2, 0.0, 2.0]])
 

@@ -7,10 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pyronas.objectives import Objective, Schedule, TermSpec
-from pyronas.ops import ReLUConvBN, SepConv
-from pyronas.program import SupernetModel
-from pyronas.progressive import (
+from pyronas.callbacks.progressive import (
     carry_optimizer_state,
     memory_per_stage,
     next_stage,
@@ -23,9 +20,12 @@ from pyronas.progressive import (
     widen_conv,
     widen_mixed_op,
 )
+from pyronas.infer.objectives import Objective, Schedule, TermSpec
+from pyronas.infer.program import SupernetModel
+from pyronas.nn.ops import ReLUConvBN, SepConv
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import MixedOp, Supernet
 from pyronas.registry import build
-from pyronas.spaces import get_space
-from pyronas.supernet import MixedOp, Supernet
 
 
 def test_random_mapping_is_identity_then_random():

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from pyronas.config import ConfigError, load_config
-from pyronas.program import SupernetModel
+from pyronas.infer.program import SupernetModel
+from pyronas.infer.search import Search, load_run, make_objective
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
-from pyronas.search import Search, load_run, make_objective
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
 from tests.conftest import needs_fmnist
 
 FMNIST = "configs/drnas_nb201_fmnist.yaml"
@@ -136,7 +136,7 @@ def test_config_anchor_variants_build_the_documented_objective(anchor):
 
 @pytest.mark.parametrize("path", ["configs/drnas_nb201_cifar10.yaml", "configs/drnas_darts_cifar10.yaml"])
 def test_paper_configs_validate(path):
-    from pyronas.callbacks import load_callback
+    from pyronas.callbacks.base import load_callback
 
     cfg = load_config(path)
     assert cfg.model.name == cfg.guide.name == "dirichlet" and cfg.search.order == 1

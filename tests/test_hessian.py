@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from pyronas.hessian import dominant_eigenvalue
+from pyronas.analysis.hessian import dominant_eigenvalue
 
 
 def _quadratic(eigs: list[float], seed: int = 0) -> torch.Tensor:

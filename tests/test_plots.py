@@ -12,11 +12,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pyronas import plots
+from pyronas.analysis import plots as plots
+from pyronas.infer.program import ArchGuide, SupernetModel
 from pyronas.models.flat import FlatPrior
-from pyronas.program import ArchGuide, SupernetModel
-from pyronas.spaces import Genotype, get_space
-from pyronas.supernet import Supernet
+from pyronas.nn.spaces import Genotype, get_space
+from pyronas.nn.supernet import Supernet
 
 
 def assert_png(path):

@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pyronas.proxies import best_of, grasp, grasp_hessian_gradient, score_genotype, snip, synflow, zero_cost_nas
-from pyronas.spaces import Genotype, get_space
+from pyronas.nn.spaces import Genotype, get_space
+from pyronas.select.proxies import best_of, grasp, grasp_hessian_gradient, score_genotype, snip, synflow, zero_cost_nas
 
 
 def _two_layer(act: nn.Module, dtype=torch.float32) -> nn.Sequential:

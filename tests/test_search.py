@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from pyronas.callbacks import Callback
+from pyronas.callbacks.base import Callback
 from pyronas.config import ConfigError, load_config
-from pyronas.data import load_dataset
-from pyronas.search import NonFiniteLossError, Search, load_run, run_search
+from pyronas.data.datasets import load_dataset
+from pyronas.infer.search import NonFiniteLossError, Search, load_run, run_search
 from tests.conftest import needs_fmnist
 
 TINY = [
@@ -102,7 +102,7 @@ def test_two_searches_in_one_process_do_not_share_state(digits):
 
 
 def test_order_two_refused_for_once_differentiable_guides(digits):
-    from pyronas.program import ArchGuide
+    from pyronas.infer.program import ArchGuide
 
     ArchGuide.supports_second_order = False
     try:

@@ -1,6 +1,6 @@
 import torch
 
-from pyronas.spaces import SPACES, Genotype, get_space, layout_for
+from pyronas.nn.spaces import SPACES, Genotype, get_space, layout_for
 
 
 def test_space_sizes():

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from pyronas.ops import OPS, make_op
-from pyronas.spaces import SPACES
-from pyronas.supernet import Supernet
+from pyronas.nn.ops import OPS, make_op
+from pyronas.nn.spaces import SPACES
+from pyronas.nn.supernet import Supernet
 
 
 @pytest.mark.parametrize("name", sorted(OPS))

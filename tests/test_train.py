@@ -9,11 +9,10 @@ import torch
 
 from pyronas.cli import main
 from pyronas.config import ConfigError
-from pyronas.data import load_dataset
-from pyronas.network import Network
-from pyronas.random_search import SUMMARY, random_genotypes, random_search
-from pyronas.spaces import Genotype, get_space
-from pyronas.train import (
+from pyronas.data.datasets import load_dataset
+from pyronas.nn.network import Network
+from pyronas.nn.spaces import Genotype, get_space
+from pyronas.train.protocol import (
     METRICS,
     NetworkSection,
     Trainer,
@@ -24,6 +23,7 @@ from pyronas.train import (
     load_train_config,
     run_train,
 )
+from pyronas.train.random_cells import SUMMARY, random_genotypes, random_search
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 NB201_RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyronas.bayes_train import BayesianNetwork, BayesianSection, gamma_schedule
-from pyronas.bayesian import bayesian_parameters
-from pyronas.network import Network
-from pyronas.spaces import get_space
-from pyronas.train import load_train_config, load_train_data, run_train
+from pyronas.nn.bayesian import bayesian_parameters
+from pyronas.nn.network import Network
+from pyronas.nn.spaces import get_space
+from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
+from pyronas.train.protocol import load_train_config, load_train_data, run_train
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from pyronas.vadam import VAdam, hessian_diagonal
+from pyronas.optim.vadam import VAdam, hessian_diagonal
 
 
 def test_default_variant_matches_eqs_17_18_two_steps():

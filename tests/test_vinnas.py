@@ -11,13 +11,13 @@ from pyro import poutine
 
 from pyronas.config import load_config
 from pyronas.distributions import molchanov_kl
-from pyronas.objectives import TermContext, entropy_of_expected_weights
-from pyronas.program import SupernetModel
+from pyronas.infer.objectives import TermContext, entropy_of_expected_weights
+from pyronas.infer.program import SupernetModel
+from pyronas.infer.search import Search, make_objective
+from pyronas.nn.spaces import get_space
+from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
-from pyronas.search import Search, make_objective
-from pyronas.select import positive_snr
-from pyronas.spaces import get_space
-from pyronas.supernet import Supernet
+from pyronas.select.rules import positive_snr
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -123,7 +123,7 @@ class _Parts:
 
 
 def test_snr_and_magnitude_selection_differ_when_variance_matters():
-    from pyronas.select import select
+    from pyronas.select.rules import select
 
     net, model, guide = _program()
     ops = list(net.space.ops)

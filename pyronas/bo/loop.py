@@ -1,0 +1,286 @@
+"""Bayesian-optimisation NAS baseline (Brochu et al. tutorial; Snoek et al. 2012).
+
+The loop: ``n_init`` uniformly random architectures, then repeatedly fit the GP surrogate
+(``pyronas.bo.gp``) on the one-hot encodings and standardised values, maximise the (integrated)
+acquisition (``pyronas.bo.acquisition``) over a discrete candidate set (``pyronas.bo.candidates``),
+evaluate the chosen batch, and append every evaluation to ``evaluations.jsonl``. With ``batch_size > 1``
+the batch is chosen greedily, each next point maximising EI integrated over fantasised outcomes of the
+points already chosen (pending). The loop is resumable from its output directory: the evaluations file
+is the state, and every iteration's randomness is seeded by ``(seed, number of evaluations)``.
+
+Outputs: ``evaluations.jsonl`` (index, arch, genotype, value, time, wall), ``trajectory.json`` (per
+evaluation: best observed value; per fitted model: the noisy incumbent = evaluated point with the highest
+posterior mean), ``genotype.json`` (the final incumbent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from pyronas.bo.acquisition import integrated_acquisition, ucb_kappa, xi_schedule
+from pyronas.bo.candidates import (
+    can_enumerate,
+    candidate_genotypes,
+    decode_op_indices,
+    encode_op_indices,
+    enumerate_op_indices,
+    key,
+    row_of,
+)
+from pyronas.bo.config import BOConfig
+from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map_with_loss, fit_nuts
+from pyronas.nn.spaces import Genotype, SearchSpace, get_space
+
+logger = logging.getLogger(__name__)
+
+def gp_priors(cfg: BOConfig) -> GPPriors:
+    """``bo.priors`` (e.g. ``{lengthscale: [loc, scale], noise: [loc, scale]}``) as ``GPPriors``."""
+    return GPPriors(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.priors.items()})
+
+
+@dataclass
+class Evaluation:
+    index: int
+    arch: str
+    genotype: dict
+    value: float
+    time: float  # seconds spent in the objective
+    wall: float  # unix time when recorded
+
+
+class BayesOpt:
+    """The BO-NAS loop over ``space`` maximising ``objective(genotype) -> float``."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        objective: Callable[[Genotype], float],
+        cfg: BOConfig,
+        seed: int = 0,
+        out_dir: str | Path | None = None,
+    ):
+        self.space, self.objective, self.cfg, self.seed = space, objective, cfg, seed
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.evaluations: list[Evaluation] = []
+        self.incumbents: list[dict] = []
+        self._hypers: GPHypers | None = None
+        self._fits = 0
+        self._enumerable = can_enumerate(space, cfg.exhaustive_max)
+        self._all_idx = enumerate_op_indices(space) if self._enumerable else None
+        self._all_X = encode_op_indices(space, self._all_idx) if self._enumerable else None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    # ---------------------------------------------------------------- state
+    def _load(self) -> None:
+        path = self.out_dir / "evaluations.jsonl"
+        if path.exists():
+            with open(path) as f:
+                self.evaluations = [Evaluation(**json.loads(line)) for line in f if line.strip()]
+            logger.info("resumed %d evaluations from %s", len(self.evaluations), path)
+        tpath = self.out_dir / "trajectory.json"
+        if tpath.exists():
+            with open(tpath) as f:
+                self.incumbents = [r for r in json.load(f)["incumbents"] if r["n"] <= len(self.evaluations)]
+
+    def _record(self, ev: Evaluation) -> None:
+        self.evaluations.append(ev)
+        if self.out_dir is not None:
+            with open(self.out_dir / "evaluations.jsonl", "a") as f:
+                f.write(json.dumps(asdict(ev)) + "\n")
+
+    def _write_json(self, name: str, obj) -> None:
+        tmp = self.out_dir / (name + ".tmp")
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+        os.replace(tmp, self.out_dir / name)
+
+    def best_observed(self) -> list[float]:
+        """Best value found after each evaluation."""
+        out, best = [], -float("inf")
+        for ev in self.evaluations:
+            best = max(best, ev.value)
+            out.append(best)
+        return out
+
+    def trajectory(self) -> dict:
+        return {"best_observed": self.best_observed(), "incumbents": self.incumbents}
+
+    # ---------------------------------------------------------------- model
+    def _data(self) -> tuple[torch.Tensor, torch.Tensor, Standardizer]:
+        X = torch.stack([self.space.encode(Genotype.from_dict(ev.genotype)) for ev in self.evaluations])
+        y = torch.tensor([ev.value for ev in self.evaluations], dtype=torch.get_default_dtype())
+        st = Standardizer.fit(y)
+        return X, st(y), st
+
+    def fit(self) -> tuple[torch.Tensor, torch.Tensor, Standardizer, list[GPHypers]]:
+        """Fit the GP hyperparameters (MAP, warm-started; or NUTS samples) on all evaluations."""
+        X, y, st = self._data()
+        cfg, priors = self.cfg, gp_priors(self.cfg)
+        if cfg.hypers == "nuts":
+            torch.manual_seed(self._iteration_seed())
+            hypers = fit_nuts(X, y, priors, cfg.kernel, cfg.nuts_samples, cfg.nuts_warmup, cfg.nuts_thin,
+                              cfg.nuts_max_tree_depth, init=self._hypers)
+            self._hypers = hypers[-1]
+        elif self._hypers is not None and self._fits % cfg.refit_every != 0:
+            hypers = [self._hypers]
+        else:
+            inits = [None] if self._hypers is None else [self._hypers] + ([None] if cfg.map_restart else [])
+            fits = [fit_map_with_loss(X, y, priors, cfg.kernel, init, cfg.map_steps, cfg.map_lr, cfg.map_optimizer)
+                    for init in inits]
+            self._hypers = min(fits, key=lambda f: f[1])[0]
+            hypers = [self._hypers]
+        self._fits += 1
+        return X, y, st, hypers
+
+    def _iteration_seed(self) -> int:
+        return self.seed * 1_000_003 + len(self.evaluations)
+
+    def _incumbent(self, X, y, st, hypers) -> dict:
+        """Noisy incumbent: the evaluated point with the highest posterior mean (averaged over hypers)."""
+        mu = torch.stack([GPPosterior(X, y, h, self.cfg.kernel).predict(X)[0] for h in hypers]).mean(0)
+        i = int(mu.argmax())
+        ev = self.evaluations[i]
+        return {"n": len(self.evaluations), "arch": ev.arch, "posterior_mean": float(st.inverse(mu[i])),
+                "observed": ev.value}
+
+    # ---------------------------------------------------------------- proposals
+    def _candidates(self, g: torch.Generator) -> tuple[list[Genotype] | None, torch.Tensor, torch.Tensor]:
+        """Candidate genotypes (None when enumerated: decode from op indices) and encodings, minus evaluated ones."""
+        if self._enumerable:
+            keep = torch.ones(self._all_idx.shape[0], dtype=torch.bool)
+            for ev in self.evaluations:
+                keep[row_of(self.space, Genotype.from_dict(ev.genotype))] = False
+            return None, self._all_idx[keep], self._all_X[keep]
+        seen = {ev.arch for ev in self.evaluations}
+        parents = [Genotype.from_dict(self.evaluations[i].genotype) for i in self._top_indices()]
+        cands = [c for c in candidate_genotypes(self.space, parents, self.cfg.n_random, self.cfg.n_mutations, g)
+                 if key(c) not in seen]
+        return cands, torch.empty(0), torch.stack([self.space.encode(c) for c in cands])
+
+    def _top_indices(self) -> list[int]:
+        order = sorted(range(len(self.evaluations)), key=lambda i: -self.evaluations[i].value)
+        return order[: self.cfg.mutate_top]
+
+    def propose(self) -> list[Genotype]:
+        """The next batch of architectures to evaluate."""
+        cfg = self.cfg
+        g = torch.Generator().manual_seed(self._iteration_seed())
+        n_left = cfg.budget - len(self.evaluations)
+        q = min(cfg.batch_size, n_left)
+        if len(self.evaluations) < cfg.n_init or cfg.acquisition == "random":
+            q = min(q, cfg.n_init - len(self.evaluations)) if cfg.acquisition != "random" else q
+            return self._random_new(q, g)
+        X, y, st, hypers = self.fit()
+        self.incumbents.append(self._incumbent(X, y, st, hypers))
+        cands, idx, Xc = self._candidates(g)
+        if Xc.shape[0] == 0:
+            raise ValueError(f"bo.budget: every candidate architecture of {self.space.name!r} is already evaluated")
+        q = min(q, Xc.shape[0])
+        t = len(self.evaluations) + 1
+        xi = xi_schedule(cfg.xi, t, cfg.budget, cfg.xi_schedule)
+        kappa = ucb_kappa(t, Xc.shape[1], cfg.ucb_delta, cfg.ucb_nu) if cfg.acquisition == "ucb" else 0.0
+        chosen: list[int] = []
+        for _ in range(q):
+            pending = Xc[chosen] if chosen else None
+            a = integrated_acquisition(X, y, hypers, Xc, cfg.acquisition, kernel=cfg.kernel, xi=xi, kappa=kappa,
+                                       pending=pending, n_fantasies=cfg.n_fantasies, generator=g)
+            if chosen:
+                a[chosen] = -float("inf")
+            chosen.append(int(a.argmax()))
+        if cands is None:
+            return [decode_op_indices(self.space, idx[c]) for c in chosen]
+        return [cands[c] for c in chosen]
+
+    def _random_new(self, q: int, g: torch.Generator) -> list[Genotype]:
+        seen = {ev.arch for ev in self.evaluations}
+        out: list[Genotype] = []
+        for _ in range(1000 * q):
+            if len(out) == q:
+                break
+            c = self.space.random_genotype(g)
+            if key(c) not in seen:
+                seen.add(key(c))
+                out.append(c)
+        return out
+
+    # ---------------------------------------------------------------- loop
+    def step(self) -> list[Evaluation]:
+        """Propose a batch, evaluate it, record the evaluations."""
+        new = []
+        for genotype in self.propose():
+            t0 = time.perf_counter()
+            value = float(self.objective(genotype))
+            ev = Evaluation(len(self.evaluations), key(genotype), genotype.to_dict(), value,
+                            time.perf_counter() - t0, time.time())
+            self._record(ev)
+            new.append(ev)
+            logger.info("eval %d: %.4f %s", ev.index, value, ev.arch)
+        if self.out_dir is not None:
+            self._write_json("trajectory.json", self.trajectory())
+        return new
+
+    def run(self) -> Genotype:
+        """Run until ``budget`` evaluations exist; return (and save) the final noisy incumbent."""
+        while len(self.evaluations) < self.cfg.budget:
+            self.step()
+        return self.finish()
+
+    def finish(self) -> Genotype:
+        if self.cfg.acquisition == "random" or len(self.evaluations) < 2:
+            best = max(self.evaluations, key=lambda ev: ev.value)
+        else:
+            X, y, st, hypers = self.fit()
+            inc = self._incumbent(X, y, st, hypers)
+            if not self.incumbents or self.incumbents[-1]["n"] != inc["n"]:
+                self.incumbents.append(inc)
+            best = next(ev for ev in self.evaluations if ev.arch == inc["arch"])
+        genotype = Genotype.from_dict(best.genotype)
+        if self.out_dir is not None:
+            self._write_json("trajectory.json", self.trajectory())
+            self._write_json("genotype.json", {**genotype.to_dict(), "value": best.value})
+        return genotype
+
+
+def build_objective(cfg) -> Callable[[Genotype], float]:
+    """The objective named by ``cfg.bo.objective`` (``cfg`` is a ``pyronas.config.Config``)."""
+    from pyronas.bo.targets import SyntheticObjective, TableObjective, TrainObjective
+
+    space, o = get_space(cfg.space), cfg.bo.objective
+    if o.kind == "synthetic":
+        return SyntheticObjective(space, o.synthetic_seed, noise=o.synthetic_noise)
+    if o.kind == "table":
+        if not o.table:
+            raise ValueError("bo.objective.table: a table file is required for kind 'table'")
+        return TableObjective(o.table, o.column)
+    from pyronas.data.datasets import bilevel_split, load_dataset
+
+    d = cfg.data
+    ds = load_dataset(d.name, d.root, train=True, download=d.download, image_size=d.image_size)
+    w_idx, a_idx = bilevel_split(len(ds), d.portion, d.split, cfg.seed)
+    w_idx, a_idx = w_idx[: o.n_train], a_idx[: o.n_val]
+    data = (ds.x[w_idx], ds.y[w_idx], ds.x[a_idx], ds.y[a_idx])
+    return TrainObjective(space, data, C=o.C, layers=o.layers, steps=o.steps, batch_size=o.batch_size, lr=o.lr,
+                          momentum=o.momentum, weight_decay=o.weight_decay, eval_batch_size=d.eval_batch_size,
+                          seed=cfg.seed, device=cfg.device)
+
+
+def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
+    """``pyronas bo``: run (or, with ``resume``, continue) BO-NAS of ``cfg`` in ``out_dir``."""
+    out = Path(out_dir)
+    if not resume and (out / "evaluations.jsonl").exists():
+        raise ValueError(f"{out} already holds evaluations; continue it with --resume {out}")
+    out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        cfg.save(out / "config.yaml")
+    bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out)
+    return bo.run()

@@ -1,0 +1,54 @@
+"""Search callbacks: per-method work at step/epoch boundaries without touching the search loop.
+
+A callback named ``X`` in a config is the one ``Callback`` subclass defined in module
+``pyronas/X.py`` (file name = name, like priors and guides).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyronas.infer.search import Search
+
+
+class Callback:
+    """Hooks called by ``pyronas.infer.search.Search``; stateful callbacks implement ``state_dict``."""
+
+    def on_search_start(self, search: Search) -> None: ...
+
+    def on_resume(self, search: Search) -> None:
+        """Called after ``load_state_dict`` and before the network/guide states are loaded, so a
+        callback that changed the network's structure (pruning, widening) can re-apply it."""
+
+    def on_step_end(self, search: Search, step: int) -> None: ...
+
+    def on_epoch_end(self, search: Search, epoch: int) -> None: ...
+
+    def on_search_end(self, search: Search) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def load_callback(name: str, params: dict[str, Any], where: str) -> Callback:
+    """Instantiate the callback defined in ``pyronas/<name>.py`` with ``params``."""
+    from pyronas.registry import check_params
+
+    try:
+        module = importlib.import_module(f"pyronas.callbacks.{name}")
+    except ModuleNotFoundError:
+        raise ValueError(f"{where}.name: no callback module pyronas/callbacks/{name}.py") from None
+    classes = [
+        c
+        for _, c in inspect.getmembers(module, inspect.isclass)
+        if issubclass(c, Callback) and c is not Callback and c.__module__ == module.__name__
+    ]
+    if len(classes) != 1:
+        raise ValueError(f"{where}.name: pyronas/callbacks/{name}.py must define exactly one Callback subclass")
+    check_params(classes[0], params, f"{where}.params", positional=0)
+    return classes[0](**params)

@@ -1,0 +1,485 @@
+"""Retraining a found architecture from scratch (plain PyTorch, no Pyro).
+
+The evaluation protocol of DARTS (Liu et al. 2019, sec. 3.3) shared by its successors: momentum SGD
+(0.9) with cosine-annealed learning rate from 0.025, weight decay 3e-4, random crop + flip and
+cutout 16 (+ random erasing for VINNAS F/C), drop-path probability increased linearly from 0 to
+``drop_path_prob`` over the epochs, auxiliary loss weight 0.4, optional label smoothing, gradient
+norm clipping at 5. Reports test accuracy, parameters (M), FLOPs/MACs of one image and wall time,
+as JSON next to an atomic checkpoint that a run resumes from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
+
+from pyronas.config import ConfigError, DataConfig, OutputConfig, load_into
+from pyronas.data.augment import Augment
+from pyronas.data.datasets import load_dataset
+from pyronas.nn.network import Network, count_parameters
+from pyronas.nn.spaces import Genotype
+from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "train_checkpoint.pt"
+METRICS = "train_metrics.json"
+
+
+@dataclass
+class NetworkSection:
+    """Evaluation network: initial channels ``C``, cells ``layers``, optional macro ``layout``,
+    auxiliary head. Defaults: the DARTS CIFAR-10 evaluation network (C = 36, 20 cells)."""
+
+    C: int = 36
+    layers: int = 20
+    layout: str | None = None
+    auxiliary: bool = True
+
+
+@dataclass
+class TrainSection:
+    """Retraining hyper-parameters (defaults: the DARTS protocol, 600 epochs; batch sizes live in the
+    ``data`` section as in the search config)."""
+
+    epochs: int = 600
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.025
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float | None = 5.0
+    drop_path_prob: float = 0.2
+    aux_weight: float = 0.4
+    label_smoothing: float = 0.0
+    crop_padding: int = 4
+    flip: bool = True
+    cutout: int = 16
+    erasing: float = 0.0
+    steps_per_epoch: int | None = None
+    eval_every: int = 1
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    """What a retraining run reports (written as JSON)."""
+
+    genotype: dict
+    test_acc: float
+    test_loss: float
+    params_M: float
+    params_total_M: float
+    macs_M: float
+    flops_M: float
+    wall_time_s: float
+    epochs: int
+    history: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def drop_path_schedule(epoch: int, epochs: int, p_max: float) -> float:
+    """Drop-path probability of ``epoch``: ``p_max * epoch / epochs`` (linear, as DARTS)."""
+    return p_max * epoch / max(epochs, 1)
+
+
+def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
+    """Cosine annealing (Loshchilov & Hutter 2017): ``lr_min + (lr - lr_min)(1 + cos(π t / T)) / 2``."""
+    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
+
+
+def count_flops(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
+    """FLOPs and MACs (both in millions) of one forward pass of a single image in eval mode.
+
+    Counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, matmuls): FLOPs = 2 MACs.
+    """
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, *input_shape, device=device))
+    net.train(was_training)
+    flops = counter.get_total_flops()
+    return flops / 1e6, flops / 2e6
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``net`` on ``(x, y)`` in eval mode."""
+    net.eval()
+    device = next(net.parameters()).device
+    correct, loss = 0, 0.0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+        logits = net(xb)
+        loss += F.cross_entropy(logits, yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
+    return correct / len(x), loss / len(x)
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _write_json(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Retrain the discrete network of ``genotype`` on in-memory tensors.
+
+    Args:
+        genotype: the architecture.
+        network: ``NetworkSection`` (channels, cells, layout, auxiliary head).
+        train: ``TrainSection`` (the protocol).
+        data: ``(x_train, y_train, x_test, y_test)`` tensors, images ``[N, C, H, W]``.
+        num_classes: number of classes.
+        batch_size, eval_batch_size: mini-batch sizes of training and evaluation.
+        out_dir: where the checkpoint and the metrics JSON go (None: nothing is written).
+        seed: seeds the initialisation, the shuffling and the augmentation.
+        device: torch device.
+        regulariser: optional ``fn(net, progress) -> loss term`` added to the data loss (e.g. the
+            scaled KL of Bayesian weights); ``progress`` is the fractional epoch.
+        build: optional ``fn(genotype, network_section, in_channels, num_classes) -> nn.Module``
+            replacing the plain ``Network`` (e.g. one with Bayesian layers).
+    """
+
+    def __init__(
+        self,
+        genotype: Genotype,
+        network: NetworkSection,
+        train: TrainSection,
+        data: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+        num_classes: int,
+        batch_size: int = 96,
+        eval_batch_size: int = 256,
+        out_dir: str | Path | None = None,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        regulariser=None,
+        build=None,
+    ):
+        self.genotype, self.net_cfg, self.cfg = genotype, network, train
+        self.x_train, self.y_train, self.x_test, self.y_test = data
+        self.num_classes = num_classes
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.device = torch.device(device)
+        self.regulariser = regulariser
+        torch.manual_seed(seed)
+        in_channels = self.x_train.shape[1]
+        self.net = (build or build_network)(genotype, network, in_channels, num_classes)
+        self.net.to(self.device)
+        # log-variances of Bayesian weights (pyronas.train.bayesian) are not decayed
+        decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" not in n]
+        no_decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" in n]
+        groups = [{"params": decay}] + ([{"params": no_decay, "weight_decay": 0.0}] if no_decay else [])
+        if train.optimizer == "sgd":
+            self.optimizer: torch.optim.Optimizer = torch.optim.SGD(
+                groups, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
+            )
+        else:  # VINNAS retrains with Adam (sec. V.A)
+            self.optimizer = torch.optim.Adam(groups, lr=train.lr, weight_decay=train.weight_decay)
+        self.augment = Augment(train.crop_padding, train.flip, train.cutout, train.erasing)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.wall_time = 0.0
+
+    # ----------------------------------------------------------------------------- state
+    def state_dict(self) -> dict:
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "epoch": self.epoch,
+            "history": self.history,
+            "wall_time": self.wall_time,
+            "genotype": self.genotype.to_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.epoch, self.history, self.wall_time = state["epoch"], state["history"], state["wall_time"]
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from the checkpoint in run directory (or file) ``path``."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / CHECKPOINT
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        logger.info("resumed %s at epoch %d", path, self.epoch)
+
+    # ----------------------------------------------------------------------------- loop
+    def _loss(self, out, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, aux = out if isinstance(out, tuple) else (out, None)
+        loss = F.cross_entropy(logits, y, label_smoothing=self.cfg.label_smoothing)
+        if aux is not None:
+            loss = loss + self.cfg.aux_weight * F.cross_entropy(aux, y, label_smoothing=self.cfg.label_smoothing)
+        return loss, logits
+
+    def train_epoch(self) -> dict:
+        """One epoch over a fresh permutation of the training set."""
+        cfg, net = self.cfg, self.net
+        lr = cosine_lr(self.epoch, cfg.epochs, cfg.lr, cfg.lr_min)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if hasattr(net, "drop_path_prob"):
+            net.drop_path_prob = drop_path_schedule(self.epoch, cfg.epochs, cfg.drop_path_prob)
+        net.train()
+        n = len(self.x_train)
+        perm = torch.randperm(n, generator=self.generator)
+        steps = math.ceil(n / self.batch_size)
+        if cfg.steps_per_epoch is not None:
+            steps = min(steps, cfg.steps_per_epoch)
+        total_loss, correct, seen = 0.0, 0, 0
+        for step in range(steps):
+            idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
+            x = self.augment(self.x_train[idx], self.generator).to(self.device)
+            y = self.y_train[idx].to(self.device)
+            loss, logits = self._loss(net(x), y)
+            if self.regulariser is not None:
+                loss = loss + self.regulariser(net, self.epoch + step / steps)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"non-finite training loss at epoch {self.epoch}, step {step}")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
+            self.optimizer.step()
+            total_loss += loss.item() * len(idx)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(idx)
+        return {
+            "epoch": self.epoch,
+            "lr": lr,
+            "drop_path_prob": getattr(net, "drop_path_prob", 0.0),
+            "train_loss": total_loss / seen,
+            "train_acc": correct / seen,
+        }
+
+    def run(self, max_epochs: int | None = None) -> TrainResult:
+        """Train the remaining epochs (at most ``max_epochs`` in this call; checkpoint after each),
+        then evaluate and write the metrics."""
+        cfg = self.cfg
+        stop = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        bar = tqdm(
+            total=cfg.epochs,
+            initial=self.epoch,
+            desc="train",
+            disable=not cfg.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        while self.epoch < stop:
+            start = time.perf_counter()
+            record = self.train_epoch()
+            if (self.epoch + 1) % cfg.eval_every == 0 or self.epoch + 1 == cfg.epochs:
+                record["test_acc"], record["test_loss"] = evaluate(
+                    self.net, self.x_test, self.y_test, self.eval_batch_size
+                )
+            self.wall_time += time.perf_counter() - start
+            self.history.append(record)
+            self.epoch += 1
+            logger.info("epoch %d %s", self.epoch, record)
+            bar.update(1)
+            bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record.get('test_acc', float('nan')):.3f}")
+            if self.out_dir is not None:
+                _atomic_save(self.state_dict(), self.out_dir / CHECKPOINT)
+        bar.close()
+        return self.report()
+
+    def report(self) -> TrainResult:
+        """Test accuracy of the current network (reusing the last epoch's evaluation), parameters,
+        FLOPs; written to ``train_metrics.json``."""
+        last = self.history[-1] if self.history else {}
+        if last.get("epoch") == self.epoch - 1 and "test_acc" in last:
+            acc, loss = last["test_acc"], last["test_loss"]
+        else:
+            acc, loss = evaluate(self.net, self.x_test, self.y_test, self.eval_batch_size)
+        flops, macs = count_flops(self.net, tuple(self.x_train.shape[1:]))
+        counter = getattr(self.net, "parameter_count", None)  # Bayesian networks count their architecture
+        params = counter() if counter else count_parameters(self.net)
+        params_total = counter(exclude_auxiliary=False) if counter else count_parameters(self.net, False)
+        extra = {}
+        if hasattr(self.net, "nonzero_parameters"):
+            extra["params_nonzero_M"] = self.net.nonzero_parameters() / 1e6
+        result = TrainResult(
+            genotype=self.genotype.to_dict(),
+            test_acc=acc,
+            test_loss=loss,
+            params_M=params / 1e6,
+            params_total_M=params_total / 1e6,
+            macs_M=macs,
+            flops_M=flops,
+            wall_time_s=self.wall_time,
+            epochs=self.epoch,
+            history=self.history,
+            extra=extra,
+        )
+        if self.out_dir is not None:
+            _write_json(asdict(result), self.out_dir / METRICS)
+        return result
+
+
+# --------------------------------------------------------------------------------- config level
+
+
+@dataclass
+class TrainConfig:
+    """Retraining config (YAML), validated with the helpers of ``pyronas.config``.
+
+    A separate, self-contained schema rather than a section of the search ``Config``: it shares the
+    search config's ``name``/``seed``/``device``/``data``/``output`` keys and adds ``network`` and
+    ``train``. ``data.portion`` is the fraction of the training set used; ``data.split`` and
+    ``data.augment`` do not apply (augmentation is set in ``train``).
+    """
+
+    name: str = "train"
+    seed: int = 0
+    device: str = "cpu"
+    data: DataConfig = field(default_factory=DataConfig)
+    network: NetworkSection = field(default_factory=NetworkSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    bayesian: BayesianSection = field(default_factory=BayesianSection)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def validate(self) -> TrainConfig:
+        """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
+        t = self.train
+        checks = [
+            ("device", self.device == "cpu" or self.device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"),
+            ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
+            ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
+            ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
+            ("network.C", self.network.C > 0, "must be > 0"),
+            ("network.layers", self.network.layers > 0, "must be > 0"),
+            ("network.layout", self.network.layout is None or set(self.network.layout) <= set("NRB"), "only N, R, B"),
+            ("train.epochs", t.epochs > 0, "must be > 0"),
+            ("train.lr", t.lr > 0, "must be > 0"),
+            ("train.lr_min", 0 <= t.lr_min <= t.lr, "must be in [0, lr]"),
+            ("train.drop_path_prob", 0 <= t.drop_path_prob < 1, "must be in [0, 1)"),
+            ("train.label_smoothing", 0 <= t.label_smoothing < 1, "must be in [0, 1)"),
+            ("train.erasing", 0 <= t.erasing <= 1, "must be in [0, 1]"),
+            ("train.cutout", t.cutout >= 0, "must be >= 0"),
+            ("train.eval_every", t.eval_every >= 1, "must be >= 1"),
+            ("train.grad_clip", t.grad_clip is None or t.grad_clip > 0, "must be > 0 or null"),
+            ("bayesian.gamma", self.bayesian.gamma >= 0, "must be >= 0"),
+            ("bayesian.start_epoch", self.bayesian.start_epoch >= 0, "must be >= 0"),
+        ]
+        for key, ok, msg in checks:
+            if not ok:
+                raise ConfigError(f"{key}: {msg}")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None, **data) -> TrainConfig:
+    """Load and validate a retraining config from YAML (and/or keyword sections) with ``--set`` overrides."""
+    return load_into(TrainConfig, path, overrides, **data)
+
+
+def build_network(genotype: Genotype, network, in_channels: int, num_classes: int) -> Network:
+    """The discrete network of ``genotype`` at the sizes of the ``network:`` config section."""
+    return Network.from_genotype(
+        genotype, genotype.space, network.C, network.layers, in_channels, num_classes,
+        network.auxiliary, network.layout,
+    )
+
+
+def load_genotype(path: str | Path) -> Genotype:
+    """A genotype from a JSON file, or from ``genotype.json`` of a search run folder."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "genotype.json"
+    if not p.is_file():
+        raise FileNotFoundError(f"no genotype at {p} (expected a genotype JSON file or a search run folder)")
+    return Genotype.load(p)
+
+
+def load_train_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], int]:
+    """Training set (the first ``data.portion`` of a seeded permutation) and the test set."""
+    d = cfg.data
+    train = load_dataset(d.name, d.root, True, d.download, d.image_size)
+    test = load_dataset(d.name, d.root, False, d.download, d.image_size)
+    if d.portion < 1.0:
+        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
+        train = train.subset(perm[: max(1, int(round(d.portion * len(train))))].sort().values)
+    return (train.x, train.y, test.x, test.y), train.num_classes
+
+
+def run_train(
+    cfg: TrainConfig,
+    genotype: Genotype,
+    out_dir: str | Path | None,
+    resume: bool = False,
+    data: tuple[tuple[torch.Tensor, ...], int] | None = None,
+    progress: bool | None = None,
+) -> TrainResult:
+    """Retrain ``genotype`` with ``cfg`` (continuing the checkpoint in ``out_dir`` when ``resume``)."""
+    tensors, num_classes = data if data is not None else load_train_data(cfg)
+    train_cfg = cfg.train if progress is None else dataclasses.replace(cfg.train, progress=progress)
+    build, regulariser = None, None
+    if cfg.bayesian.enabled:
+        build, regulariser = _bayesian_hooks(cfg, len(tensors[0]))
+    trainer = Trainer(
+        genotype,
+        cfg.network,
+        train_cfg,
+        tensors,
+        num_classes,
+        cfg.data.batch_size,
+        cfg.data.eval_batch_size,
+        out_dir,
+        cfg.seed,
+        cfg.device,
+        regulariser,
+        build,
+    )
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(out_dir) / "train_config.yaml", "w") as f:
+            yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
+        genotype.save(Path(out_dir) / "genotype.json")
+        if resume and (Path(out_dir) / CHECKPOINT).is_file():
+            trainer.resume(out_dir)
+    return trainer.run()
+
+
+def _bayesian_hooks(cfg: TrainConfig, n_train: int):
+    """``build`` / ``regulariser`` of a VINNAS Bayesian retraining: γ1(epoch) · KL / N."""
+    bcfg = cfg.bayesian
+
+    def build(genotype, network, in_channels, num_classes):
+        net = build_network(genotype, network, in_channels, num_classes)
+        return BayesianNetwork(net, bcfg.log_sigma2, bcfg.threshold)
+
+    def regulariser(net, progress):
+        gamma = gamma_schedule(progress, bcfg, cfg.train.epochs)
+        return gamma * net.kl() / n_train if gamma > 0 else 0.0
+
+    return build, regulariser
