@@ -83,6 +83,16 @@ def test_arch_step_sees_the_weights_of_its_place_in_the_order(arch_first):
         torch.testing.assert_close(p.detach(), w1[n], rtol=1e-9, atol=1e-12)
 
 
+def test_second_order_with_arch_first_unrolls_from_the_weights_before_their_step():
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, order=2, arch_first=True)
+    wb, ab = _batches()
+    alpha0 = guide.alpha["cell"].detach().clone()
+    _, (g_t,), _ = svi.arch_gradients(ab, wb)  # at w_t; restores w_t exactly
+    svi.step(wb, ab)  # α step (lr 1) first, then the w step
+    torch.testing.assert_close(guide.alpha["cell"].detach(), alpha0 - g_t, rtol=1e-9, atol=1e-12)
+
+
 def test_method_configs_set_their_papers_step_order():
     from pathlib import Path
 
