@@ -12,7 +12,7 @@ from pyronas.config import load_config
 from pyronas.infer.search import Search
 from tests.conftest import needs_fmnist
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "vimnas_nb201_fmnist.yaml"
 # a CPU-test budget of the demo config: narrow supernet, 1,200/1,200 images, 1 warm-up + 1 search epoch
 TINY = [
