@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from pyronas.nn.spaces import Genotype
+from pyronas.registry import Registry
 
 if TYPE_CHECKING:
     from pyronas.infer.search import Search
@@ -20,21 +21,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Selector = Callable[..., Genotype]
-SELECTORS: dict[str, Selector] = {}
+SELECTORS: Registry[Selector] = Registry(
+    "selection rule", "a function rule(search, **params) -> Genotype", key="rule", positional=1
+)
 
 
 def register_selector(name: str) -> Callable[[Selector], Selector]:
-    def deco(fn: Selector) -> Selector:
-        SELECTORS[name] = fn
-        return fn
-
-    return deco
+    """Register a selection rule under ``name`` (usable as ``select.rule``): ``SELECTORS.register(name)``."""
+    return SELECTORS.register(name)
 
 
 def select(search: Search, rule: str, params: dict[str, Any]) -> Genotype:
-    if rule not in SELECTORS:
-        raise ValueError(f"select.rule: unknown rule {rule!r} (known: {', '.join(SELECTORS)})")
-    return SELECTORS[rule](search, **params)
+    """Apply rule ``rule`` with ``params`` (checked against its signature; errors name ``select.*``)."""
+    return SELECTORS.build(rule, params, search, where="select")
 
 
 @register_selector("mean")
