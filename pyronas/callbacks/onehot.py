@@ -14,14 +14,13 @@ engine's own ``search.record_every_steps`` covers epoch 0 only, which is still w
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pyronas.callbacks.base import Callback
+from pyronas.io import atomic_write_json
 
 if TYPE_CHECKING:
     from pyronas.infer.search import Search
@@ -74,10 +73,7 @@ class OneHotRecord(Callback):
     def on_epoch_end(self, search: Search, epoch: int) -> None:
         self.rows.append({"epoch": epoch, "step": search.global_step, "at": "epoch_end", **convergence_row(search)})
         if search.out_dir is not None:
-            path = Path(search.out_dir) / FILENAME
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.rows, indent=1))
-            os.replace(tmp, path)
+            atomic_write_json(Path(search.out_dir) / FILENAME, self.rows)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": list(self.rows)}

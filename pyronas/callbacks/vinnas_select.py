@@ -9,11 +9,11 @@ after pruning at log λ ≥ ``threshold`` (the paper's "# Params"). Every epoch 
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING
 
 from pyronas.callbacks.base import Callback
+from pyronas.io import atomic_write_json
 from pyronas.nn.bayesian import PRUNE_THRESHOLD, NormalWeights, Sparsity, sparsity
 from pyronas.select.rules import select
 
@@ -60,5 +60,4 @@ class VinnasSelect(Callback):
             g.save(search.out_dir / f"genotype_{rule}.json")
         if s is not None:
             info = {"threshold": self.threshold, "nonzero_params": s.kept, "total_params": s.total}
-            with open(search.out_dir / "sparsity.json", "w") as f:
-                json.dump(info, f, indent=1)
+            atomic_write_json(search.out_dir / "sparsity.json", info)

@@ -11,10 +11,8 @@ as JSON next to an atomic checkpoint that a run resumes from.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,11 +25,13 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
-from pyronas.config import ConfigError, DataConfig, OutputConfig, load_into
+from pyronas.config import ConfigError, DataConfig, OutputConfig, device_check, load_into
 from pyronas.data.augment import Augment
 from pyronas.data.datasets import load_dataset
+from pyronas.io import atomic_write_json, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
+from pyronas.optim.schedules import cosine_annealing
 from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
 
 logger = logging.getLogger(__name__)
@@ -97,11 +97,6 @@ def drop_path_schedule(epoch: int, epochs: int, p_max: float) -> float:
     return p_max * epoch / max(epochs, 1)
 
 
-def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
-    """Cosine annealing (Loshchilov & Hutter 2017): ``lr_min + (lr - lr_min)(1 + cos(π t / T)) / 2``."""
-    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
-
-
 def count_flops(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
     """FLOPs and MACs (both in millions) of one forward pass of a single image in eval mode.
 
@@ -129,18 +124,6 @@ def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int =
         loss += F.cross_entropy(logits, yb, reduction="sum").item()
         correct += (logits.argmax(1) == yb).sum().item()
     return correct / len(x), loss / len(x)
-
-
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
 
 
 class Trainer:
@@ -227,7 +210,7 @@ class Trainer:
         path = Path(path)
         if path.is_dir():
             path = path / CHECKPOINT
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
         logger.info("resumed %s at epoch %d", path, self.epoch)
 
     # ----------------------------------------------------------------------------- loop
@@ -241,7 +224,7 @@ class Trainer:
     def train_epoch(self) -> dict:
         """One epoch over a fresh permutation of the training set."""
         cfg, net = self.cfg, self.net
-        lr = cosine_lr(self.epoch, cfg.epochs, cfg.lr, cfg.lr_min)
+        lr = cosine_annealing(self.epoch, cfg.epochs, cfg.lr, cfg.lr_min)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         if hasattr(net, "drop_path_prob"):
@@ -307,7 +290,7 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record.get('test_acc', float('nan')):.3f}")
             if self.out_dir is not None:
-                _atomic_save(self.state_dict(), self.out_dir / CHECKPOINT)
+                save_checkpoint(self.state_dict(), self.out_dir / CHECKPOINT)
         bar.close()
         return self.report()
 
@@ -340,7 +323,7 @@ class Trainer:
             extra=extra,
         )
         if self.out_dir is not None:
-            _write_json(asdict(result), self.out_dir / METRICS)
+            atomic_write_json(self.out_dir / METRICS, asdict(result), indent=2)
         return result
 
 
@@ -358,6 +341,7 @@ class TrainConfig:
     """
 
     name: str = "train"
+    imports: list[str] = field(default_factory=list)  # plug-in modules (e.g. a search space) imported first
     seed: int = 0
     device: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
@@ -370,7 +354,7 @@ class TrainConfig:
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
         t = self.train
         checks = [
-            ("device", self.device == "cpu" or self.device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"),
+            device_check(self.device),
             ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
             ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
             ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
@@ -417,7 +401,7 @@ def load_genotype(path: str | Path) -> Genotype:
     if p.is_dir():
         p = p / "genotype.json"
     if not p.is_file():
-        raise FileNotFoundError(f"no genotype at {p} (expected a genotype JSON file or a search run folder)")
+        raise ConfigError(f"genotype: no genotype at {p} (expected a genotype JSON file or a search run folder)")
     return Genotype.load(p)
 
 
