@@ -49,7 +49,7 @@ def test_vimnas_search_end_to_end_beats_chance_and_records_convergence(tmp_path)
 
 
 def _compare_module():
-    spec = importlib.util.spec_from_file_location("compare_onehot", ROOT / "scripts" / "compare_onehot.py")
+    spec = importlib.util.spec_from_file_location("compare_onehot", ROOT / "scripts" / "bench" / "compare_onehot.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
