@@ -59,7 +59,7 @@ def select_snr(search: Search) -> Genotype:
     return search.space.derive({k: search.supernet.to_full(k, positive_snr(*ls)) for k, ls in loc_scale.items()})
 
 
-# --- BaLeNAS selection (issue 6): argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------
+# --- BaLeNAS selection: argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------
 def _full_weights(search: Search, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mixing weights over the full op set of the space for one draw ``{kind: [edges, ops]}``."""
     return {k: search.supernet.to_full(k, search.guide.to_weights(a).detach()).cpu() for k, a in alpha.items()}
