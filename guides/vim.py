@@ -17,9 +17,9 @@ Objective (eq. 5-6). With the flat prior of ``models/flat.py`` (log p(A) = 0),
 and the entropy of N(μ, 1) is ½·log(2πe) per coordinate, independent of μ, hence of φ and θ:
 the ELBO *is* the VIM objective (eq. 6) up to a constant. Per sample, Pyro's reparameterised
 ``Trace_ELBO`` loss is CE(supernet(x; softmax A)) − (½‖ξ‖² + ½·d·log 2π)/N, whose extra part
-has zero gradient in θ and φ (tests/test_vimnas.py checks both statements).
+has zero gradient in θ and φ (tests/infer/test_vimnas.py checks both statements).
 
-Design choices (documented as the issue asks):
+Design choices:
 
 * **One generator per cell kind.** The paper's last module has one output channel
   (ConvReLUBN(14, 1, 3)) and its Figure 1 shows feature maps of size edges × ops, i.e. one

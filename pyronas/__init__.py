@@ -1,0 +1,27 @@
+"""pyronas: Bayesian differentiable neural architecture search as Pyro programs.
+
+Subpackages, bottom to top: ``nn`` (spaces, supernet, networks), ``infer`` (the Pyro program, the
+objective, the search loop), ``optim``, ``select``, ``callbacks``, ``analysis``, ``bo``, ``data``,
+``train``; extension points are named in ``pyronas.registry``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from pyronas._exports import lazy_exports
+
+try:
+    __version__ = version("pyronas")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0+unknown"
+
+_all, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Config": "config",
+        "load_config": "config",
+        "ConfigError": "errors",
+        "PyronasError": "errors",
+        "run_search": "infer.search",
+    },
+)
+__all__ = ["__version__", *_all]

@@ -1,4 +1,9 @@
-"""Command line: ``pyronas search | ...`` -- thin wrappers over the Python API."""
+"""Command line: ``pyronas search | ...`` -- thin wrappers over the Python API.
+
+Exit status: 0 success; 2 a usage, config or data error (``ConfigError``, ``DataError``, ...: one
+``error:`` line naming the key or file); 1 a runtime failure (``NonFiniteLossError``); 130 Ctrl-C.
+Every other exception is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import argparse
 import logging
 import sys
 
-from pyronas.config import ConfigError, load_config
+from pyronas.config import load_config
+from pyronas.errors import ConfigError, PyronasError
 
 log = logging.getLogger("pyronas")
 
@@ -20,11 +26,21 @@ def _setup_logging(args: argparse.Namespace) -> None:
     log.setLevel(min(level, logging.INFO))
 
 
+def _require_run_dir(path: str):
+    """``--resume`` must name an existing run folder."""
+    from pathlib import Path
+
+    if not Path(path).is_dir():
+        raise ConfigError(f"--resume: {path} is not a run folder")
+    return Path(path)
+
+
 def _config_and_run_dir(args: argparse.Namespace):
     """The config (``--config`` + ``--set``, or the run's own with ``--resume``) and the run folder."""
     from pathlib import Path
 
     if args.resume:
+        _require_run_dir(args.resume)
         return load_config(Path(args.resume) / "config.yaml", args.set), args.resume
     if not args.config:
         raise ConfigError("--config: a config file is required (or --resume RUN_DIR)")
@@ -61,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pyronas.train.protocol import load_genotype, load_train_config, run_train
 
     if args.resume:
-        run = Path(args.resume)
+        run = _require_run_dir(args.resume)
         cfg = load_train_config(run / "train_config.yaml", args.set)
         genotype, out = load_genotype(run), run
     else:
@@ -108,6 +124,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from pyronas.analysis import plots
 
     runs = [Path(r) for r in args.runs]
+    for r in runs:
+        if not r.exists():
+            raise ConfigError(f"RUN_DIR: {r} does not exist (a run folder or a checkpoint file)")
     folders = [r.parent if r.is_file() else r for r in runs]
     out = Path(args.out) if args.out else (folders[0] if len(runs) == 1 else folders[0] / "diagnostics")
     searches = [diagnostics.load_search(r) for r in runs]
@@ -182,23 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
-    from pyronas.infer import NonFiniteLossError
-
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError, NonFiniteLossError) as e:
+    except PyronasError as e:  # the project's own errors name the key or file to fix; anything else is a bug
+        log.debug("%s", type(e).__name__, exc_info=True)  # --verbose shows where it came from
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except ValueError as e:  # registry / parameter validation errors name their config key
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except RuntimeError as e:
-        from pyronas.data.datasets import DataError
-
-        if isinstance(e, DataError):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted; checkpoint written, continue with --resume", file=sys.stderr)
         return 130

@@ -5,6 +5,10 @@ its type annotation, and ``Config.validate`` checks values, so a bad config fail
 message naming the key (``optim.arch.lr: expected a number, got 'fast'``) instead of a stack
 trace from deep inside torch. ``params`` dicts of model/guide/selectors/callbacks are checked
 against the constructor signatures when the search builds them.
+
+A config's ``imports:`` list names plug-in modules (a researcher's own package) that register
+priors, guides, terms, selectors, callbacks, ... (``pyronas.registry``); ``load_into`` imports them
+before validating, so the names they register are known to the rest of the config.
 """
 
 from __future__ import annotations
@@ -19,10 +23,7 @@ from typing import Any, Literal
 import yaml
 
 from pyronas.bo.config import BOConfig
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; the message starts with the offending key."""
+from pyronas.errors import ConfigError
 
 
 @dataclass
@@ -153,6 +154,7 @@ class OutputConfig:
 @dataclass
 class Config:
     name: str = "search"
+    imports: list[str] = field(default_factory=list)  # plug-in modules imported before validation
     seed: int = 0
     device: str = "cpu"
     space: str = "nb201"
@@ -169,11 +171,11 @@ class Config:
 
     def validate(self) -> Config:
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
-        from pyronas.nn.spaces import SPACES
+        from pyronas.nn.spaces import get_space
 
+        get_space(self.space, "space")
         checks = [
-            ("space", self.space in SPACES, f"unknown search space {self.space!r} (known: {', '.join(SPACES)})"),
-            ("device", self.device == "cpu" or self.device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"),
+            device_check(self.device),
             ("supernet.C", self.supernet.C > 0, "must be > 0"),
             ("supernet.layers", self.supernet.layers > 0, "must be > 0"),
             ("supernet.partial_channels", self.supernet.partial_channels >= 1, "must be >= 1"),
@@ -203,7 +205,27 @@ class Config:
         for key, ok, msg in checks:
             if not ok:
                 raise ConfigError(f"{key}: {msg}")
+        self.check_names()
         return self
+
+    def check_names(self) -> None:
+        """Every extension named in the config exists (``RegistryError`` naming the key and the known
+        names): checked on load rather than when the search reaches it (a selector runs last)."""
+        from pyronas.callbacks.base import CALLBACKS
+        from pyronas.infer.objectives import TERMS
+        from pyronas.optim.factory import OPTIMIZERS
+        from pyronas.registry import GUIDES, PRIORS
+        from pyronas.select.rules import SELECTORS
+
+        PRIORS.get(self.model.name, "model.name")
+        GUIDES.get(self.guide.name, "guide.name")
+        for i, t in enumerate(self.objective.terms):
+            TERMS.get(t.name, f"objective.terms[{i}].name")
+        OPTIMIZERS.get(self.optim.weights.name, "optim.weights.name")
+        OPTIMIZERS.get(self.optim.arch.name, "optim.arch.name")
+        for i, c in enumerate(self.search.callbacks):
+            CALLBACKS.get(c.name, f"search.callbacks[{i}].name")
+        SELECTORS.get(self.select.rule, "select.rule")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -211,6 +233,11 @@ class Config:
     def save(self, path: str | Path) -> None:
         with open(path, "w") as f:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+
+
+def device_check(device: str, key: str = "device") -> tuple[str, bool, str]:
+    """The ``(key, ok, message)`` check of a ``device`` value shared by the search and training configs."""
+    return key, device == "cpu" or device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"
 
 
 # --- generic, typed loading -----------------------------------------------------------------
@@ -333,7 +360,12 @@ def load_into(cls: type, path: str | Path | None = None, overrides: list[str] | 
     for key, value in parse_overrides(overrides or []):
         _set_path(raw, key, value)
     merged = _deep_merge(dataclasses.asdict(cls()), raw, "")
-    return from_dict(cls, merged).validate()
+    cfg = from_dict(cls, merged)
+    if getattr(cfg, "imports", None):
+        from pyronas.registry import import_modules
+
+        import_modules(cfg.imports, "imports")
+    return cfg.validate()
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **data: Any) -> Config:

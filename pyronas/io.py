@@ -17,11 +17,9 @@ from typing import Any
 
 import torch
 
+from pyronas.errors import UnsafeCheckpointError
+
 __all__ = ["UnsafeCheckpointError", "atomic_write_json", "atomic_write_text", "load_checkpoint", "save_checkpoint"]
-
-
-class UnsafeCheckpointError(RuntimeError):
-    """A checkpoint holds something other than tensors and plain types (it could run code when unpickled)."""
 
 
 def _tmp(path: Path) -> Path:

@@ -32,11 +32,12 @@ def main() -> None:
     parser.add_argument("--config", default=str(ROOT / "configs" / "vinnas_m_fmnist.yaml"))
     parser.add_argument("--out", default="runs/vinnas-script")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     pyro.enable_validation(False)
 
-    cfg = load_config(args.config, [f"search.epochs={args.epochs}"] if args.epochs else [])
+    cfg = load_config(args.config, ([f"search.epochs={args.epochs}"] if args.epochs else []) + args.set)
     # 1. space + supernet + model (prior) + guide + objective + optimizers, all from the config
     search = Search(cfg, args.out)
     print("model:", type(search.model.prior).__name__, "| guide:", type(search.guide).__name__)

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pyronas.autodiff import hessian_vector_product  # flat-vector form
+
 if TYPE_CHECKING:
     from pyronas.infer.runner import SearchState
 
@@ -42,14 +44,6 @@ def _split(vec: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor
         out.append(vec[i : i + p.numel()].view_as(p))
         i += p.numel()
     return out
-
-
-def hessian_vector_product(
-    grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor], vec: torch.Tensor
-) -> torch.Tensor:
-    """H v = ∇_θ (g · v) for ``grads`` = ∇_θ L computed with ``create_graph=True`` (flat vectors)."""
-    hv = torch.autograd.grad(grads, params, grad_outputs=_split(vec, params), retain_graph=True, allow_unused=True)
-    return _flat(hv, params)
 
 
 def dominant_eigenvalue(

@@ -31,13 +31,21 @@ from pyro.infer import MCMC, NUTS
 from pyro.nn import PyroParam, PyroSample
 from torch.distributions import constraints
 
+from pyronas.registry import Registry
+
 logger = logging.getLogger(__name__)
 
 # Keep GP parameters inside their modules, away from Pyro's global param store (two GPs built in
 # one process would otherwise share "kernel.lengthscale" etc. through it).
 _local_params = pyro.settings.context(module_local_params=True)
 
-KERNELS = {"matern52": gp.kernels.Matern52, "se": gp.kernels.RBF}
+KERNELS: Registry[type[gp.kernels.Isotropy]] = Registry(
+    "GP kernel",
+    "a pyro.contrib.gp stationary kernel class; __init__(input_dim, variance, lengthscale)",
+    base=gp.kernels.Kernel,
+)
+KERNELS.register("matern52", gp.kernels.Matern52)
+KERNELS.register("se", gp.kernels.RBF)
 
 
 @dataclass
@@ -170,27 +178,13 @@ def fit_map(
     steps: int = 200,
     lr: float = 0.05,
     optimizer: str = "adam",
-) -> GPHypers:
+) -> tuple[GPHypers, float]:
     """MAP hyperparameters: maximise ``log p(y | X, theta) + log p(theta)`` (Delta guides, Trace_ELBO).
 
     ``y`` should be standardised. ``optimizer``: ``adam`` (``steps`` steps of size ``lr``) or ``lbfgs``
-    (one L-BFGS run of at most ``steps`` iterations with a strong-Wolfe line search).
+    (one L-BFGS run of at most ``steps`` iterations with a strong-Wolfe line search). Returns the
+    hyperparameters and the final negative log joint ``-log p(y, theta | X)`` (to pick among restarts).
     """
-    return fit_map_with_loss(X, y, priors, kernel, init, steps, lr, optimizer)[0]
-
-
-@_local_params
-def fit_map_with_loss(
-    X: torch.Tensor,
-    y: torch.Tensor,
-    priors: GPPriors | None = None,
-    kernel: str = "matern52",
-    init: GPHypers | None = None,
-    steps: int = 200,
-    lr: float = 0.05,
-    optimizer: str = "adam",
-) -> tuple[GPHypers, float]:
-    """``fit_map`` returning also the final negative log joint ``-log p(y, theta | X)`` (to pick among restarts)."""
     priors = priors or GPPriors()
     gpr = make_gpr_with_priors(X, y, priors, kernel, init)
     loss_fn = pyro.infer.Trace_ELBO().differentiable_loss

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,7 +35,8 @@ from pyronas.bo.candidates import (
     row_of,
 )
 from pyronas.bo.config import BOConfig
-from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map_with_loss, fit_nuts
+from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
+from pyronas.io import atomic_write_json
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 
 logger = logging.getLogger(__name__)
@@ -99,10 +99,7 @@ class BayesOpt:
                 f.write(json.dumps(asdict(ev)) + "\n")
 
     def _write_json(self, name: str, obj) -> None:
-        tmp = self.out_dir / (name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-        os.replace(tmp, self.out_dir / name)
+        atomic_write_json(self.out_dir / name, obj, indent=2)
 
     def best_observed(self) -> list[float]:
         """Best value found after each evaluation."""
@@ -135,7 +132,7 @@ class BayesOpt:
             hypers = [self._hypers]
         else:
             inits = [None] if self._hypers is None else [self._hypers] + ([None] if cfg.map_restart else [])
-            fits = [fit_map_with_loss(X, y, priors, cfg.kernel, init, cfg.map_steps, cfg.map_lr, cfg.map_optimizer)
+            fits = [fit_map(X, y, priors, cfg.kernel, init, cfg.map_steps, cfg.map_lr, cfg.map_optimizer)
                     for init in inits]
             self._hypers = min(fits, key=lambda f: f[1])[0]
             hypers = [self._hypers]

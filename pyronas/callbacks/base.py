@@ -1,14 +1,15 @@
 """Search callbacks: per-method work at step/epoch boundaries without touching the search loop.
 
 A callback named ``X`` in a config is the one ``Callback`` subclass defined in module
-``pyronas/X.py`` (file name = name, like priors and guides).
+``pyronas/callbacks/X.py`` (file name = name, like priors and guides), or a ``Callback`` subclass
+registered anywhere with ``@CALLBACKS.register("X")`` (a plug-in, see ``pyronas.registry``).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from typing import TYPE_CHECKING, Any
+
+from pyronas.registry import Registry
 
 if TYPE_CHECKING:
     from pyronas.infer.runner import SearchState
@@ -39,20 +40,16 @@ class Callback:
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-def load_callback(name: str, params: dict[str, Any], where: str) -> Callback:
-    """Instantiate the callback defined in ``pyronas/<name>.py`` with ``params``."""
-    from pyronas.registry import check_params
+CALLBACKS: Registry[type[Callback]] = Registry(
+    "callback",
+    "a Callback subclass; __init__(**params); hooks on_search_start/on_step_end/on_epoch_end/...",
+    base=Callback,
+    package="pyronas.callbacks",
+    exclude=("base",),
+)
 
-    try:
-        module = importlib.import_module(f"pyronas.callbacks.{name}")
-    except ModuleNotFoundError:
-        raise ValueError(f"{where}.name: no callback module pyronas/callbacks/{name}.py") from None
-    classes = [
-        c
-        for _, c in inspect.getmembers(module, inspect.isclass)
-        if issubclass(c, Callback) and c is not Callback and c.__module__ == module.__name__
-    ]
-    if len(classes) != 1:
-        raise ValueError(f"{where}.name: pyronas/callbacks/{name}.py must define exactly one Callback subclass")
-    check_params(classes[0], params, f"{where}.params", positional=0)
-    return classes[0](**params)
+
+def load_callback(name: str, params: dict[str, Any], where: str) -> Callback:
+    """Instantiate callback ``name`` with ``params``; ``where`` is its config section
+    (``search.callbacks[0]``), named by every error."""
+    return CALLBACKS.build(name, params, where=where)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from pyronas.data.augment import random_crop, random_flip
+from pyronas.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ HOW_TO_GET = {
     "cifar10": "point data.root at the folder holding 'cifar-10-batches-py', or set data.download: true online",
     "cifar100": "point data.root at the folder holding 'cifar-100-python', or set data.download: true online",
 }
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing or unreadable; the message names the path and how to get it."""
 
 
 @dataclass

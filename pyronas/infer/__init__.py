@@ -1,39 +1,27 @@
 """Inference: the Pyro program (``program``), the objective (``objectives``), the bilevel engine
-(``engine.BilevelSVI``) and the search runner (``runner.Search``, ``run_search``, ``load_run``).
+(``engine.BilevelSVI``) and the search runner (``runner.Search``, ``run_search``, ``load_run``)."""
 
-The names below are imported lazily, so ``pyronas.infer.program`` stays importable on its own
-(models and guides import it while the runner imports them).
-"""
+from pyronas._exports import lazy_exports
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-__all__ = [
-    "BilevelSVI",
-    "NonFiniteLossError",
-    "Search",
-    "SearchState",
-    "StepResult",
-    "load_run",
-    "make_objective",
-    "run_search",
-]
-
-_WHERE = {
-    "BilevelSVI": "engine",
-    "NonFiniteLossError": "engine",
-    "StepResult": "engine",
-    "Search": "runner",
-    "SearchState": "runner",
-    "load_run": "runner",
-    "make_objective": "runner",
-    "run_search": "runner",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'pyronas.infer' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"pyronas.infer.{_WHERE[name]}"), name)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ArchPrior": "program",
+        "ArchGuide": "program",
+        "SupernetModel": "program",
+        "Objective": "objectives",
+        "Schedule": "objectives",
+        "TermSpec": "objectives",
+        "TermContext": "objectives",
+        "TERMS": "objectives",
+        "register_term": "objectives",
+        "BilevelSVI": "engine",
+        "NonFiniteLossError": "engine",
+        "StepResult": "engine",
+        "Search": "runner",
+        "SearchState": "runner",
+        "load_run": "runner",
+        "make_objective": "runner",
+        "run_search": "runner",
+    },
+)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from pyro.poutine.messenger import Messenger
 
+from pyronas.errors import NonFiniteLossError
 from pyronas.infer.objectives import Objective, SiteRecorder
 from pyronas.infer.program import ArchGuide, SupernetModel
 from pyronas.runtime import Runtime
@@ -36,10 +37,6 @@ from pyronas.runtime import Runtime
 __all__ = ["BilevelSVI", "NonFiniteLossError", "SharedDraw", "StepResult"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN/Inf."""
 
 
 class SharedDraw(Messenger):

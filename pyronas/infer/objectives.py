@@ -20,6 +20,8 @@ import torch
 from pyro.poutine.messenger import Messenger
 
 from pyronas.infer.program import ALPHA, ArchGuide, SupernetModel
+from pyronas.optim.schedules import linear_ramp
+from pyronas.registry import Registry
 
 
 @dataclass
@@ -35,12 +37,7 @@ class Schedule:
     end: float | None = None
 
     def __call__(self, progress: float) -> float:
-        end = self.start if self.end is None else self.end
-        if progress < self.start:
-            return 0.0
-        if end <= self.start or progress >= end:
-            return self.value
-        return self.value * (progress - self.start) / (end - self.start)
+        return linear_ramp(progress, self.value, self.start, self.end)
 
 
 class ScaleSites(Messenger):
@@ -102,17 +99,12 @@ class TermContext:
 
 
 Term = Callable[[TermContext], torch.Tensor]
-TERMS: dict[str, Term] = {}
+TERMS: Registry[Term] = Registry("objective term", "a function term(ctx: TermContext) -> scalar Tensor")
 
 
 def register_term(name: str) -> Callable[[Term], Term]:
-    """Register an extra objective term under ``name`` (usable in configs)."""
-
-    def deco(fn: Term) -> Term:
-        TERMS[name] = fn
-        return fn
-
-    return deco
+    """Register an extra objective term under ``name`` (usable in configs): ``TERMS.register(name)``."""
+    return TERMS.register(name)
 
 
 @register_term("entropy")

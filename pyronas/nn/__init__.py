@@ -1,0 +1,25 @@
+"""Search spaces, the weight-sharing supernet, discrete networks and variational-dropout weights."""
+
+from pyronas._exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "SPACES": "spaces",
+        "SearchSpace": "spaces",
+        "Genotype": "spaces",
+        "get_space": "spaces",
+        "layout_for": "spaces",
+        "Supernet": "supernet",
+        "MixedOp": "supernet",
+        "SearchCell": "supernet",
+        "Network": "network",
+        "count_parameters": "network",
+        "OPS": "ops",
+        "make_op": "ops",
+        "NormalWeights": "bayesian",
+        "LocalReparameterization": "bayesian",
+        "PRUNE_THRESHOLD": "bayesian",
+        "sparsity": "bayesian",
+    },
+)

@@ -16,6 +16,9 @@ from typing import Literal
 
 import torch
 
+from pyronas.io import atomic_write_json
+from pyronas.registry import Registry
+
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 DARTS_OPS = (
     "none",
@@ -183,8 +186,7 @@ class Genotype:
         return cls(d["space"], cells, {k: list(v) for k, v in d.get("concat", {}).items()})
 
     def save(self, path) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_dict(), f, indent=2)
+        atomic_write_json(path, self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path) -> Genotype:
@@ -208,7 +210,7 @@ class Genotype:
         return "Genotype(" + ", ".join(parts) + ")"
 
     def __str__(self) -> str:
-        spec = SPACES.get(self.space)
+        spec = SPACES[self.space] if self.space in SPACES else None
         if spec is not None and spec.n_inputs == 1 and len(self.cells) == 1:
             return self.nb201_string()
         return self.darts_string()
@@ -237,7 +239,7 @@ def _darts_like(name: str, ops: tuple[str, ...], n_nodes: int = 4) -> SearchSpac
     )
 
 
-SPACES: dict[str, SearchSpace] = {
+_BUILTIN_SPACES: dict[str, SearchSpace] = {
     "nb201": SearchSpace(
         name="nb201",
         ops=NB201_OPS,
@@ -257,12 +259,14 @@ SPACES: dict[str, SearchSpace] = {
 }
 
 
-def get_space(name: str) -> SearchSpace:
-    """Look up a search space by name, with a clear error listing the known ones."""
-    try:
-        return SPACES[name]
-    except KeyError:
-        raise ValueError(f"unknown search space {name!r}; known: {', '.join(SPACES)}") from None
+SPACES: Registry[SearchSpace] = Registry("search space", "a SearchSpace instance (ops, cell kinds, nodes)")
+for _name, _space in _BUILTIN_SPACES.items():
+    SPACES.register(_name, _space)
+
+
+def get_space(name: str, where: str = "space") -> SearchSpace:
+    """Look up a search space by name; ``RegistryError`` naming ``where`` and the known ones otherwise."""
+    return SPACES.get(name, where)
 
 
 def layout_for(space: SearchSpace, layers: int) -> str:

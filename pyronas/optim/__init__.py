@@ -1,0 +1,16 @@
+"""Optimizers by name, VAdam, and learning-rate / weight schedules."""
+
+from pyronas._exports import lazy_exports
+
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "OPTIMIZERS": "factory",
+        "make_optimizer": "factory",
+        "lr_at": "factory",
+        "set_lr": "factory",
+        "VAdam": "vadam",
+        "cosine_annealing": "schedules",
+        "linear_ramp": "schedules",
+    },
+)

@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 
 from pyronas.config import OptimConfig
+from pyronas.errors import ConfigError
+from pyronas.optim.schedules import cosine_annealing
+from pyronas.registry import Registry
 
 OptimizerFactory = Callable[[list[torch.nn.Parameter], OptimConfig], torch.optim.Optimizer]
 
-OPTIMIZERS: dict[str, OptimizerFactory] = {
-    "sgd": lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, **c.params),
-    "adam": lambda p, c: torch.optim.Adam(p, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **c.params),
-    "adamw": lambda p, c: torch.optim.AdamW(p, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **c.params),
-}
+OPTIMIZERS: Registry[OptimizerFactory] = Registry(
+    "optimizer", "a factory(parameters, cfg: OptimConfig) -> torch.optim.Optimizer (cfg.params are extra kwargs)"
+)
+OPTIMIZERS.register(
+    "sgd", lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, **c.params)
+)
+OPTIMIZERS.register(
+    "adam",
+    lambda p, c: torch.optim.Adam(p, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **c.params),
+)
+OPTIMIZERS.register(
+    "adamw",
+    lambda p, c: torch.optim.AdamW(p, lr=c.lr, betas=tuple(c.betas), weight_decay=c.weight_decay, **c.params),
+)
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: OptimConfig, where: str) -> torch.optim.Optimizer:
-    """Build the optimizer named ``cfg.name`` over ``params``; errors name the config key."""
-    if cfg.name not in OPTIMIZERS:
-        raise ValueError(f"{where}.name: unknown optimizer {cfg.name!r} (known: {', '.join(OPTIMIZERS)})")
+    """Build the optimizer named ``cfg.name`` over ``params``; errors name the config key ``where``
+    (``optim.arch``): an unknown name, an unknown keyword in ``params``, a value the optimizer rejects."""
+    factory = OPTIMIZERS.get(cfg.name, f"{where}.name")
     try:
-        return OPTIMIZERS[cfg.name](params, cfg)
+        return factory(params, cfg)
     except TypeError as e:
-        raise ValueError(f"{where}.params: {e}") from None
+        raise ConfigError(f"{where}.params: {e}") from None
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from e
 
 
 def lr_at(cfg: OptimConfig, epoch: int, epochs: int) -> float:
@@ -33,7 +48,7 @@ def lr_at(cfg: OptimConfig, epoch: int, epochs: int) -> float:
     (SGDR without restarts; DARTS' ``CosineAnnealingLR(T_max=epochs, eta_min=lr_min)``)."""
     if cfg.schedule == "constant":
         return cfg.lr
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / epochs))
+    return cosine_annealing(epoch, epochs, cfg.lr, cfg.lr_min)
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -41,7 +56,7 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-# --- VAdam (BaLeNAS, issue 6) -----------------------------------------------------------------
+# --- VAdam (BaLeNAS) -----------------------------------------------------------------
 def _vadam(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Optimizer:
     """Variational Adam (BaLeNAS eqs. 17-18): ``lr`` is β_t, ``momentum`` is γ_t; ``params`` takes
     ``prior_precision`` (δ, equal to the Gaussian prior's), ``num_data`` (N, the architecture split's
@@ -56,4 +71,4 @@ def _vadam(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Op
     return VAdam(params, lr=cfg.lr, momentum=cfg.momentum, **cfg.params)
 
 
-OPTIMIZERS["vadam"] = _vadam
+OPTIMIZERS.register("vadam", _vadam)

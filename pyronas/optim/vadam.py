@@ -37,6 +37,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.optim import Optimizer
 
+from pyronas.autodiff import hessian_vector_product
+
 HESSIANS = ("gm", "von")
 
 
@@ -206,14 +208,6 @@ class VAdam(Optimizer):
                 state["s"] = s_new
                 state["step"] += 1
         return loss
-
-
-def hessian_vector_product(
-    grads: Sequence[torch.Tensor], params: Sequence[torch.Tensor], vectors: Sequence[torch.Tensor]
-) -> tuple[torch.Tensor, ...]:
-    """H v = ∂(g · v)/∂θ for gradients ``grads`` built with ``create_graph=True`` (Pearlmutter)."""
-    dot = sum((g * v).sum() for g, v in zip(grads, vectors, strict=True))
-    return torch.autograd.grad(dot, list(params), retain_graph=True, allow_unused=True)
 
 
 def hessian_diagonal(

@@ -23,22 +23,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from pyronas.autodiff import hessian_vector_product
 from pyronas.nn.network import Network
 from pyronas.nn.spaces import Genotype, SearchSpace
-from pyronas.optim.vadam import hessian_vector_product
+from pyronas.registry import Registry
 
 Proxy = Callable[[nn.Module, torch.Tensor, torch.Tensor | None], float]
-PROXIES: dict[str, Proxy] = {}
+PROXIES: Registry[Proxy] = Registry("proxy", "a function proxy(net, x, y) -> float score, leaving net unchanged")
 
 
 def register_proxy(name: str) -> Callable[[Proxy], Proxy]:
     """Register a training-free proxy under ``name`` (usable as ``select.params.proxy``)."""
-
-    def deco(fn: Proxy) -> Proxy:
-        PROXIES[name] = fn
-        return fn
-
-    return deco
+    return PROXIES.register(name)
 
 
 def scored_parameters(net: nn.Module) -> list[nn.Parameter]:
@@ -123,10 +119,9 @@ def synflow(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> f
     return float(sum((g * p.detach()).sum() for g, p in zip(grads, params, strict=True) if g is not None))
 
 
-def get_proxy(name: str) -> Proxy:
-    if name not in PROXIES:
-        raise ValueError(f"unknown proxy {name!r}; available: {', '.join(sorted(PROXIES))}")
-    return PROXIES[name]
+def get_proxy(name: str, where: str = "select.params.proxy") -> Proxy:
+    """The proxy ``name``; ``RegistryError`` naming ``where`` and the known proxies otherwise."""
+    return PROXIES.get(name, where)
 
 
 def score_genotype(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from pyronas.nn.spaces import Genotype
+from pyronas.registry import Registry
 
 if TYPE_CHECKING:
     from pyronas.infer.runner import SearchState
@@ -21,21 +22,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Selector = Callable[..., Genotype]
-SELECTORS: dict[str, Selector] = {}
+SELECTORS: Registry[Selector] = Registry(
+    "selection rule", "a function rule(search, **params) -> Genotype", key="rule", positional=1
+)
 
 
 def register_selector(name: str) -> Callable[[Selector], Selector]:
-    def deco(fn: Selector) -> Selector:
-        SELECTORS[name] = fn
-        return fn
-
-    return deco
+    """Register a selection rule under ``name`` (usable as ``select.rule``): ``SELECTORS.register(name)``."""
+    return SELECTORS.register(name)
 
 
 def select(search: SearchState, rule: str, params: dict[str, Any]) -> Genotype:
-    if rule not in SELECTORS:
-        raise ValueError(f"select.rule: unknown rule {rule!r} (known: {', '.join(SELECTORS)})")
-    return SELECTORS[rule](search, **params)
+    """Apply rule ``rule`` with ``params`` (checked against its signature; errors name ``select.*``)."""
+    return SELECTORS.build(rule, params, search, where="select")
 
 
 @register_selector("mean")
@@ -61,7 +60,7 @@ def select_snr(search: SearchState) -> Genotype:
     return search.space.derive({k: search.supernet.to_full(k, positive_snr(*ls)) for k, ls in loc_scale.items()})
 
 
-# --- BaLeNAS selection (issue 6): argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------
+# --- BaLeNAS selection: argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------
 def _full_weights(search: SearchState, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mixing weights over the full op set of the space for one draw ``{kind: [edges, ops]}``."""
     return {k: search.supernet.to_full(k, search.guide.to_weights(a).detach()).cpu() for k, a in alpha.items()}

@@ -18,6 +18,7 @@ from torch.func import functional_call
 
 from pyronas.distributions import molchanov_kl
 from pyronas.nn.bayesian import PRUNE_THRESHOLD, LocalReparameterization, NormalWeights, bayesian_parameters
+from pyronas.optim.schedules import linear_ramp
 
 
 @dataclass
@@ -33,13 +34,9 @@ class BayesianSection:
 
 
 def gamma_schedule(progress: float, cfg: BayesianSection, epochs: int) -> float:
-    """γ1 at fractional epoch ``progress``: 0 before ``start_epoch``, linear to ``gamma`` at ``end_epoch``."""
-    end = epochs if cfg.end_epoch is None else cfg.end_epoch
-    if progress < cfg.start_epoch:
-        return 0.0
-    if end <= cfg.start_epoch:
-        return cfg.gamma
-    return cfg.gamma * min(1.0, (progress - cfg.start_epoch) / (end - cfg.start_epoch))
+    """γ1 at fractional epoch ``progress``: 0 before ``start_epoch``, linear to ``gamma`` at ``end_epoch``
+    (``None``: the last epoch, ``epochs``) -- ``linear_ramp`` with the retraining default for ``end``."""
+    return linear_ramp(progress, cfg.gamma, cfg.start_epoch, epochs if cfg.end_epoch is None else cfg.end_epoch)
 
 
 class BayesianNetwork(nn.Module):

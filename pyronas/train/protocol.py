@@ -24,13 +24,14 @@ import torch.nn.functional as F
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from pyronas.config import ConfigError, DataConfig, OutputConfig, load_into
+from pyronas.config import ConfigError, DataConfig, OutputConfig, device_check, load_into
 from pyronas.data.augment import Augment
 from pyronas.data.datasets import load_dataset
 from pyronas.io import atomic_write_json, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
 from pyronas.progress import Progress
+from pyronas.optim.schedules import cosine_annealing
 from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
 
 logger = logging.getLogger(__name__)
@@ -94,11 +95,6 @@ class TrainResult:
 def drop_path_schedule(epoch: int, epochs: int, p_max: float) -> float:
     """Drop-path probability of ``epoch``: ``p_max * epoch / epochs`` (linear, as DARTS)."""
     return p_max * epoch / max(epochs, 1)
-
-
-def cosine_lr(epoch: int, epochs: int, lr: float, lr_min: float) -> float:
-    """Cosine annealing (Loshchilov & Hutter 2017): ``lr_min + (lr - lr_min)(1 + cos(π t / T)) / 2``."""
-    return lr_min + 0.5 * (lr - lr_min) * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
 
 
 def count_flops(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
@@ -232,7 +228,7 @@ class Trainer:
     def train_epoch(self, progress: Progress | None = None) -> dict:
         """One epoch over a fresh permutation of the training set (``progress`` advances per step)."""
         cfg, net = self.cfg, self.net
-        lr = cosine_lr(self.epoch, cfg.epochs, cfg.lr, cfg.lr_min)
+        lr = cosine_annealing(self.epoch, cfg.epochs, cfg.lr, cfg.lr_min)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         if hasattr(net, "drop_path_prob"):
@@ -342,6 +338,7 @@ class TrainConfig:
     """
 
     name: str = "train"
+    imports: list[str] = field(default_factory=list)  # plug-in modules (e.g. a search space) imported first
     seed: int = 0
     device: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
@@ -354,7 +351,7 @@ class TrainConfig:
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
         t = self.train
         checks = [
-            ("device", self.device == "cpu" or self.device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"),
+            device_check(self.device),
             ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
             ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
             ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
@@ -401,7 +398,7 @@ def load_genotype(path: str | Path) -> Genotype:
     if p.is_dir():
         p = p / "genotype.json"
     if not p.is_file():
-        raise FileNotFoundError(f"no genotype at {p} (expected a genotype JSON file or a search run folder)")
+        raise ConfigError(f"genotype: no genotype at {p} (expected a genotype JSON file or a search run folder)")
     return Genotype.load(p)
 
 

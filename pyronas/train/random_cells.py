@@ -4,7 +4,6 @@ space's derivation rule and retrain each with the same protocol as the found arc
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from pyronas.io import atomic_write_json
 from pyronas.nn.spaces import Genotype, SearchSpace
 from pyronas.train.protocol import TrainResult
 
@@ -68,5 +68,5 @@ def random_search(
         logger.info("random architecture %d: %s test acc %.4f", k, genotype, result.test_acc)
         results.append(result)
     summary = summarise(results)
-    (out_dir / SUMMARY).write_text(json.dumps(summary, indent=2))
+    atomic_write_json(out_dir / SUMMARY, summary, indent=2)
     return summary

@@ -175,7 +175,7 @@ def test_stage_memory_report_constant_across_a_stage_change():
     assert r2["num_ops"] == 4
     assert r_widen_only["activations_mib"] > 1.3 * r1["activations_mib"]
     assert 0.6 < r2["activations_mib"] / r1["activations_mib"] < 1.4, (r1, r2)
-    # the same through the helper for scripts/benchmark.py
+    # the same through the helper for scripts/bench/benchmark.py
     net, model, guide = _program(C=8, layers=3, k=4)
     rows = memory_per_stage(net, model, guide, obj, x, y, 100, partial_channels=[4, 2], num_ops=[8, 4])
     assert [(r["stage"], r["partial_channels"], r["num_ops"]) for r in rows] == [(0, 4, 8), (1, 2, 4)]

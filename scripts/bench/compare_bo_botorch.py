@@ -8,7 +8,7 @@ found per evaluation averaged over seeds, and evaluations needed to reach the kn
 
 Needs the optional extra ``pip install 'pyronas[bo]'`` (botorch). Example (a few minutes on 2 CPU cores):
 
-    python scripts/compare_bo_botorch.py --seeds 0 1 2 --budget 50 --out runs/bo_vs_botorch.json
+    python scripts/bench/compare_bo_botorch.py --seeds 0 1 2 --budget 50 --out runs/bo_vs_botorch.json
 """
 
 from __future__ import annotations

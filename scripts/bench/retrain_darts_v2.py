@@ -1,7 +1,7 @@
 """Retrain the published DARTS-V2 cell (Liu et al. 2019) with the DARTS protocol, or just report its size.
 
-    python scripts/retrain_darts_v2.py --count-only            # 3.349342 M params, MACs at 32x32
-    python scripts/retrain_darts_v2.py --config configs/train_darts_cifar10.yaml --out runs/darts-v2
+    python scripts/bench/retrain_darts_v2.py --count-only            # 3.349342 M params, MACs at 32x32
+    python scripts/bench/retrain_darts_v2.py --config configs/train_darts_cifar10.yaml --out runs/darts-v2
 
 The count is the check every DARTS-based paper relies on ("3.3M"): C = 36, 20 cells, auxiliary head,
 10 classes, auxiliary head left out of the count as in the reference code.

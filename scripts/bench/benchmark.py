@@ -1,6 +1,6 @@
 """Benchmark: one bilevel iteration of the Pyro path vs a hand-written plain-PyTorch DARTS iteration.
 
-    python scripts/benchmark.py [--space nb201 --C 16 --layers 5 --image-size 32 --batch 64 --iters 10]
+    python scripts/bench/benchmark.py [--space nb201 --C 16 --layers 5 --image-size 32 --batch 64 --iters 10]
                                 [--device cpu|cuda] [--methods darts drnas ...]
 
 Both paths use the same supernet (same initial weights), the same batches and the same optimizer

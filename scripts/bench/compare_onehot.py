@@ -7,8 +7,8 @@ number of steps (only the guide and the architecture optimizer differ, as in the
 prints, for each, the one-hotness (mean over edges of the largest op probability) at the start
 and after every epoch, plus the accuracy on the architecture split:
 
-    python scripts/compare_onehot.py                       # the demo budget (a few minutes on CPU)
-    python scripts/compare_onehot.py --set search.epochs=3 --set search.steps_per_epoch=20
+    python scripts/bench/compare_onehot.py                       # the demo budget (a few minutes on CPU)
+    python scripts/bench/compare_onehot.py --set search.epochs=3 --set search.steps_per_epoch=20
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pyronas.config import load_config
 from pyronas.data.datasets import load_dataset
 from pyronas.infer import Search
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = {
     "vimnas": ROOT / "configs" / "vimnas_nb201_fmnist.yaml",
     "darts": ROOT / "configs" / "darts_nb201_fmnist.yaml",

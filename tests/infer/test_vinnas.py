@@ -19,7 +19,7 @@ from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
 from pyronas.select.rules import positive_snr
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _program(C=2, layout="R", space="vinnas_m", **prior):

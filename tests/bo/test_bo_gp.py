@@ -87,7 +87,7 @@ def test_ard_switches_irrelevant_dimension_off():
     y = torch.sin(6 * X[:, 0]) + 0.5 * X[:, 1] + 0.01 * torch.randn(40, generator=g)
     init = default_hypers(3)
     init.lengthscale = torch.ones(3)  # all dims start equally relevant
-    h = fit_map(X, Standardizer.fit(y)(y), GPPriors(), "matern52", init=init, steps=300, lr=0.05)
+    h, _ = fit_map(X, Standardizer.fit(y)(y), GPPriors(), "matern52", init=init, steps=300, lr=0.05)
     ls = h.lengthscale
     assert ls[2] > 10.0 and ls[2] > 10 * ls[0]
     assert ls[0] < ls[1] < ls[2]

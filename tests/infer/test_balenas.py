@@ -105,7 +105,7 @@ def test_configs_build_vadam_matching_the_prior(name):
     from pyronas.config import load_config
     from pyronas.optim.factory import make_optimizer
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{name}.yaml")
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
     assert cfg.model.name == "gaussian" and cfg.guide.name == "balenas"
     assert cfg.objective.kl_scales["alpha/"].weight == 0.0  # the prior acts through VAdam only
     opt = make_optimizer([torch.nn.Parameter(torch.zeros(2))], cfg.optim.arch, "optim.arch")

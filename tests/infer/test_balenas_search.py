@@ -12,7 +12,7 @@ from pyronas.infer import Search
 from pyronas.optim.vadam import VAdam
 from pyronas.select.rules import SELECTORS
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "balenas_nb201_fmnist.yaml"
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "balenas_nb201_fmnist.yaml"
 TINY = [
     "data.portion=0.05",  # 3,000 images -> 1,500 / 1,500
     "data.image_size=12",

@@ -12,12 +12,12 @@ from pyronas.config import ConfigError
 from pyronas.data.datasets import load_dataset
 from pyronas.nn.network import Network
 from pyronas.nn.spaces import Genotype, get_space
+from pyronas.optim.schedules import cosine_annealing
 from pyronas.train.protocol import (
     METRICS,
     NetworkSection,
     Trainer,
     TrainSection,
-    cosine_lr,
     count_flops,
     drop_path_schedule,
     load_train_config,
@@ -42,10 +42,10 @@ def _fashion_mnist(n_train: int, n_test: int):
 def test_schedules():
     assert drop_path_schedule(0, 600, 0.2) == 0.0
     assert drop_path_schedule(300, 600, 0.2) == pytest.approx(0.1)
-    assert cosine_lr(0, 10, 0.025, 0.001) == pytest.approx(0.025)
-    assert cosine_lr(5, 10, 0.025, 0.001) == pytest.approx(0.013)
-    assert cosine_lr(10, 10, 0.025, 0.001) == pytest.approx(0.001)
-    assert cosine_lr(3, 10, 0.1, 0.0) == pytest.approx(0.05 * (1 + math.cos(0.3 * math.pi)))
+    assert cosine_annealing(0, 10, 0.025, 0.001) == pytest.approx(0.025)
+    assert cosine_annealing(5, 10, 0.025, 0.001) == pytest.approx(0.013)
+    assert cosine_annealing(10, 10, 0.025, 0.001) == pytest.approx(0.001)
+    assert cosine_annealing(3, 10, 0.1, 0.0) == pytest.approx(0.05 * (1 + math.cos(0.3 * math.pi)))
 
 
 def test_flops_of_nb201_resnet_cell_match_benchmark():

@@ -195,7 +195,7 @@ def test_dropout_sparsity_term_is_the_molchanov_kl_to_the_log_uniform_prior():
     assert any(g.abs().sum() > 0 for g in g_mu)
 
 
-VIM_CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("vimnas*.yaml"))
+VIM_CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("vimnas*.yaml"))
 
 
 @pytest.mark.parametrize("path", VIM_CONFIGS, ids=lambda p: p.name)

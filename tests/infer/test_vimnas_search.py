@@ -12,7 +12,7 @@ from pyronas.config import load_config
 from pyronas.infer import Search
 from tests.conftest import needs_fmnist
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "vimnas_nb201_fmnist.yaml"
 # a CPU-test budget of the demo config: narrow supernet, 1,200/1,200 images, 1 warm-up + 1 search epoch
 TINY = [
@@ -49,7 +49,7 @@ def test_vimnas_search_end_to_end_beats_chance_and_records_convergence(tmp_path)
 
 
 def _compare_module():
-    spec = importlib.util.spec_from_file_location("compare_onehot", ROOT / "scripts" / "compare_onehot.py")
+    spec = importlib.util.spec_from_file_location("compare_onehot", ROOT / "scripts" / "bench" / "compare_onehot.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
