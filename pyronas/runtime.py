@@ -105,7 +105,8 @@ class Runtime:
             raise ValueError(f"amp must be 'off', 'bf16' or 'fp16', got {amp!r}")
         self.device = torch.device(device)
         self.amp, self.channels_last, self.compile = amp, channels_last, compile
-        self.cudnn_benchmark, self.deterministic, self.checkpoint_cells = cudnn_benchmark, deterministic, checkpoint_cells
+        self.cudnn_benchmark, self.deterministic = cudnn_benchmark, deterministic
+        self.checkpoint_cells = checkpoint_cells
         self.compile_backend = compile_backend
         self.scalers = {level: LossScaler() for level in LEVELS} if amp == "fp16" else {}
 

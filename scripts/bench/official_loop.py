@@ -106,7 +106,7 @@ class SearchCell(nn.Module):
             for i in range(j):
                 key = f"{j}<-{i}"
                 weights = weightss[self.edge2index[key]]
-                inter_nodes.append(sum(layer(nodes[i]) * w for layer, w in zip(self.edges[key], weights)))
+                inter_nodes.append(sum(layer(nodes[i]) * w for layer, w in zip(self.edges[key], weights, strict=True)))
             nodes.append(sum(inter_nodes))
         return nodes[-1]
 
