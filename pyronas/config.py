@@ -36,6 +36,20 @@ class SupernetConfig:
 
 
 @dataclass
+class RuntimeConfig:
+    """How steps run (``pyronas.runtime.Runtime.from_config``); ``"auto"``: off on CPU, the
+    sensible choice on CUDA (bf16 autocast, channels-last, cuDNN autotuning; no compilation)."""
+
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    channels_last: bool | Literal["auto"] = "auto"
+    compile: bool | Literal["auto"] = "auto"
+    compile_backend: str = "inductor"
+    cudnn_benchmark: bool | Literal["auto"] = "auto"
+    deterministic: bool = False
+    checkpoint_cells: bool = False
+
+
+@dataclass
 class DataConfig:
     name: Literal["fashion_mnist", "mnist", "cifar10", "cifar100", "digits"] = "fashion_mnist"
     root: str | None = None
@@ -159,6 +173,7 @@ class Config:
     device: str = "cpu"
     space: str = "nb201"
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     guide: GuideConfig = field(default_factory=GuideConfig)

@@ -27,6 +27,10 @@ class ReLUConvBN(nn.Sequential):
             _bn(C_out, affine, track),
         )
 
+    def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        """The op on ``r = relu(x)`` already computed (shared by every op that starts with it)."""
+        return self[2](self[1](r))
+
 
 class DilConv(nn.Sequential):
     """ReLU -> depthwise dilated conv -> pointwise conv -> BN (DARTS ``dil_conv``)."""
@@ -39,6 +43,9 @@ class DilConv(nn.Sequential):
             _bn(C_out, affine, track),
         )
 
+    def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        return self[3](self[2](self[1](r)))
+
 
 class SepConv(nn.Sequential):
     """Two stacked DilConv(dilation 1) blocks, the first with the stride (DARTS ``sep_conv``)."""
@@ -48,6 +55,9 @@ class SepConv(nn.Sequential):
             DilConv(C_in, C_in, kernel, stride, padding, 1, affine, track),
             DilConv(C_in, C_out, kernel, 1, padding, 1, affine, track),
         )
+
+    def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        return self[1](self[0].forward_after_relu(r))
 
 
 class Conv7x1x1x7(nn.Sequential):
@@ -60,6 +70,9 @@ class Conv7x1x1x7(nn.Sequential):
             nn.Conv2d(C_in, C_out, (7, 1), stride=(stride, 1), padding=(3, 0), bias=False),
             _bn(C_out, affine, track),
         )
+
+    def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        return self[3](self[2](self[1](r)))
 
 
 class Identity(nn.Module):
@@ -105,9 +118,35 @@ class FactorizedReduce(nn.Module):
         self.bn = _bn(C_out, affine, track)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu(x)
+        return self.forward_after_relu(self.relu(x))
+
+    def forward_after_relu(self, x: torch.Tensor) -> torch.Tensor:
         y = x[:, :, 1:, 1:] if x.shape[2] % 2 == 0 else F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(y)], dim=1))
+
+
+def avg_pool_3x3(x: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    """3x3 average pooling, padding 1, padded pixels not counted (``count_include_pad=False``):
+    ``y = (1_{3x3} * x) / (1_{3x3} * 1)``, a depthwise convolution with a ones kernel divided by the
+    number of valid pixels of each window. Equal to ``F.avg_pool2d(x, 3, stride, 1,
+    count_include_pad=False)`` up to float rounding, and several times faster on CPU (forward and
+    backward), where ``avg_pool2d`` without padded counts has no vectorised kernel.
+    """
+    C = x.shape[1]
+    ones = x.new_ones(C, 1, 3, 3)
+    count = F.conv2d(x.new_ones(1, 1, x.shape[2], x.shape[3]), ones[:1], stride=stride, padding=1)
+    return F.conv2d(x, ones, stride=stride, padding=1, groups=C) / count
+
+
+class AvgPool3x3(nn.Module):
+    """``avg_pool_3x3`` as a module (no parameters)."""
+
+    def __init__(self, stride: int):
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return avg_pool_3x3(x, self.stride)
 
 
 class Pool(nn.Module):
@@ -117,7 +156,7 @@ class Pool(nn.Module):
         super().__init__()
         self.pre = ReLUConvBN(C_in, C_out, 1, 1, 0, affine=affine, track=track) if C_in != C_out else None
         if mode == "avg":
-            self.pool: nn.Module = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+            self.pool: nn.Module = AvgPool3x3(stride)
         else:
             self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
 

@@ -70,6 +70,9 @@ class SearchSpace:
             = largest non-``none`` weight, each with its strongest non-``none`` op (DARTS).
         inputs_per_node: k of the ``top_k`` rule.
         stem_multiplier: stem channels = ``stem_multiplier * C``.
+        pool_bn: whether a search cell follows its pooling ops with an affine-free BatchNorm (the
+            DARTS search-cell convention, Liu et al. 2019 ``MixedOp``); NAS-Bench-201's search cells
+            (Dong & Yang 2020, used unchanged by DrNAS) pool without one.
     """
 
     name: str
@@ -81,6 +84,7 @@ class SearchSpace:
     derivation: Literal["all_edges", "top_k"]
     inputs_per_node: int = 2
     stem_multiplier: int = 1
+    pool_bn: bool = True
 
     @property
     def edges(self) -> tuple[tuple[int, int], ...]:
@@ -248,6 +252,7 @@ _BUILTIN_SPACES: dict[str, SearchSpace] = {
         n_nodes=3,
         output="last",
         derivation="all_edges",
+        pool_bn=False,
     ),
     "darts": _darts_like("darts", DARTS_OPS),
     # VINNAS layouts: M (I = 2 states), F (I = 3), C (I = 4); K = 10 operations.

@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
-from pyronas.nn.ops import FactorizedReduce, ReLUConvBN, ResNetBasicBlock, channel_shuffle, make_op
+from pyronas.nn.ops import FactorizedReduce, ReLUConvBN, ResNetBasicBlock, Zero, channel_shuffle, make_op
 from pyronas.nn.spaces import SearchSpace, layout_for
 
 
@@ -31,31 +32,61 @@ class MixedOp(nn.Module):
         partial_channels: int = 1,
         affine: bool = False,
         track: bool = False,
+        pool_bn: bool = True,
     ):
         super().__init__()
         if C % partial_channels:
             raise ValueError(f"channels {C} not divisible by partial_channels={partial_channels}")
         self.op_names = list(op_names)
         self.C, self.stride, self.k = C, stride, partial_channels
-        self.affine, self.track = affine, track
+        self.affine, self.track, self.pool_bn = affine, track, pool_bn
+        self.fast = True
         c = C // partial_channels
         self.ops = nn.ModuleList(self._build(name, c) for name in self.op_names)
 
     def _build(self, name: str, c: int) -> nn.Module:
         op = make_op(name, c, c, self.stride, self.affine, self.track)
-        if "pool" in name:  # DARTS search cells: BN after pooling
+        if self.pool_bn and "pool" in name:  # DARTS search cells: BN after pooling (SearchSpace.pool_bn)
             op = nn.Sequential(op, nn.BatchNorm2d(c, affine=False, track_running_stats=self.track))
         return op
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, relu_x: torch.Tensor | None = None) -> torch.Tensor:
+        """``Σ_o w_o op_o(x)`` (+ partial-channel bypass and shuffle).
+
+        ``relu_x``: ``relu`` of the channels that go through the ops, computed once by the cell and
+        shared by every op that starts with a ReLU (fast path only).
+        """
         if self.k == 1:
-            return sum(wi * op(x) for wi, op in zip(w, self.ops, strict=True))
+            return self._mix(x, w, relu_x)
         c = x.shape[1] // self.k
         xa, xb = x[:, :c], x[:, c:]
-        out = sum(wi * op(xa) for wi, op in zip(w, self.ops, strict=True))
+        out = self._mix(xa, w, relu_x)
         if self.stride == 2:
             xb = F.max_pool2d(xb, 2, 2, ceil_mode=xb.shape[2] % 2 == 1)
         return channel_shuffle(torch.cat([out, xb], dim=1), self.k)
+
+    def _mix(self, x: torch.Tensor, w: torch.Tensor, relu_x: torch.Tensor | None) -> torch.Tensor:
+        if not self.fast:  # the reference: every op computed, ``none`` included, summed out of place
+            return sum(wi * op(x) for wi, op in zip(w, self.ops, strict=True))
+        # Fast path, the same sum: ``none`` contributes w·0 to the value and 0 to ∂/∂w, so it is
+        # skipped; terms are accumulated in place (addcmul_ saves the same tensors as mul).
+        out = None
+        for wi, op in zip(w.unbind(0), self.ops, strict=True):
+            if isinstance(op, Zero):
+                continue
+            if relu_x is not None and hasattr(op, "forward_after_relu"):
+                h = op.forward_after_relu(relu_x)
+            else:
+                h = op(x)
+            out = h * wi if out is None else out.addcmul_(h, wi)
+        if out is None:  # only ``none`` left on this edge
+            return sum(wi * op(x) for wi, op in zip(w, self.ops, strict=True))
+        return out
+
+    @property
+    def needs_relu(self) -> bool:
+        """Whether some op of this edge starts with a ReLU of its input."""
+        return any(hasattr(op, "forward_after_relu") for op in self.ops)
 
 
 class SearchCell(nn.Module):
@@ -92,18 +123,30 @@ class SearchCell(nn.Module):
                 partial_channels,
                 affine=False,
                 track=track,
+                pool_bn=space.pool_bn,
             )
             for i, _ in space.edges
         )
         self.C_out = C * (space.n_nodes if space.output == "concat" else 1)
 
     def forward(self, s0: torch.Tensor | None, s1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Node ``j = Σ_{i<j} MixedOp_{i→j}(state_i)``; with ``fast`` every state's ReLU is computed
+        once and shared by all ReLU-first ops of all edges leaving it (the value is unchanged)."""
         states = [self.pre0(s0), self.pre1(s1)] if self.space.n_inputs == 2 else [s1]
+        relus: dict[tuple[int, int], torch.Tensor] = {}
         e = 0
         for j in range(self.space.n_inputs, self.space.n_inputs + self.space.n_nodes):
-            node = 0
+            node = None
             for i in range(j):
-                node = node + self.edges[e](states[i], w[e])
+                mixed = self.edges[e]
+                r = None
+                if mixed.fast and mixed.needs_relu:
+                    c = states[i].shape[1] // mixed.k
+                    if (i, c) not in relus:
+                        relus[(i, c)] = F.relu(states[i][:, :c] if mixed.k > 1 else states[i])
+                    r = relus[(i, c)]
+                h = mixed(states[i], w[e], r)
+                node = h if node is None else node + h
                 e += 1
             states.append(node)
         if self.space.output == "last":
@@ -164,6 +207,20 @@ class Supernet(nn.Module):
             C_pp, C_p, reduction_prev = C_p, cell.C_out, reduction
         self.lastact = nn.Sequential(nn.BatchNorm2d(C_p), nn.ReLU(inplace=False)) if space.n_inputs == 1 else None
         self.classifier = nn.Linear(C_p, num_classes)
+        self.checkpoint_cells = False  # recompute each search cell in backward (Runtime option)
+
+    @property
+    def fast(self) -> bool:
+        """Whether the mixed ops take the fast path (skip ``none``, shared ReLUs, in-place sums);
+        ``False`` runs the reference sum over every op, the one the fast path is tested against."""
+        return all(m.fast for cell in self.cells if isinstance(cell, SearchCell) for m in cell.edges)
+
+    @fast.setter
+    def fast(self, value: bool) -> None:
+        for cell in self.cells:
+            if isinstance(cell, SearchCell):
+                for m in cell.edges:
+                    m.fast = bool(value)
 
     def arch_shapes(self) -> dict[str, tuple[int, int]]:
         """Shape ``[edges, ops]`` of the mixing weights of every cell kind (after any pruning)."""
@@ -193,7 +250,12 @@ class Supernet(nn.Module):
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             if isinstance(cell, SearchCell):
-                s0, s1 = s1, cell(s0, s1, weights[cell.kind])
+                w = weights[cell.kind]
+                if self.checkpoint_cells and torch.is_grad_enabled():
+                    out = checkpoint(cell, s0, s1, w, use_reentrant=False)
+                else:
+                    out = cell(s0, s1, w)
+                s0, s1 = s1, out
             else:
                 s0, s1 = s1, cell(s1)
         if self.lastact is not None:

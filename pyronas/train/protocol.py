@@ -30,8 +30,8 @@ from pyronas.data.datasets import load_dataset
 from pyronas.io import atomic_write_json, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
-from pyronas.progress import Progress
 from pyronas.optim.schedules import cosine_annealing
+from pyronas.progress import Progress
 from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
 
 logger = logging.getLogger(__name__)

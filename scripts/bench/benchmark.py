@@ -1,44 +1,50 @@
-"""Benchmark: one bilevel iteration of the Pyro path vs a hand-written plain-PyTorch DARTS iteration.
+"""Benchmark: one first-order bilevel iteration of pyronas vs the official NAS-Bench-201 search loop.
 
-    python scripts/bench/benchmark.py [--space nb201 --C 16 --layers 5 --image-size 32 --batch 64 --iters 10]
-                                [--device cpu|cuda] [--methods darts drnas ...]
+    python scripts/bench/benchmark.py [--C 16 --layers 5 --image-size 32 --batch 64 --iters 5 --threads 2]
+                                [--methods darts drnas] [--reference] [--channels-last] [--no-memory]
 
-Both paths use the same supernet (same initial weights), the same batches and the same optimizer
-settings. The plain path is the DARTS reference loop (Liu et al. 2019, first order):
-``loss = CE(net(x, softmax(α)), y)``, SGD step on w, then Adam step on α -- what the papers' own
-code runs per step. The Pyro path is ``Search.weight_step`` + ``Search.arch_step`` (trace, replay,
-ELBO). Timings interleave the two paths and report medians; peak memory is measured per path in a
-fresh subprocess (CUDA: max_memory_allocated; CPU: peak resident set size).
-With ``--methods`` the step time of each configured method is reported as well.
+Paths (same initial weights, same pre-made batches, model time only):
+
+- ``official <m>``: ``scripts/bench/official_loop.py``, a plain-PyTorch reimplementation of the
+  official DARTS (softmax) / DrNAS (Dirichlet) NAS-Bench-201 search loop: every op of every edge
+  computed (``none`` included), ``loss.backward()`` on each level;
+- ``pyronas <m>``: ``Search.svi.step`` (``BilevelSVI``: architecture step then weight step) (the Pyro model/guide/ELBO path,
+  fast supernet path);
+- ``pyronas <m> (reference path)`` with ``--reference``: the same with ``Supernet.fast = False``.
+
+Times interleave the paths in one process (medians); peak memory is measured per path in a fresh
+subprocess (CPU: peak resident set size of the process; CUDA: ``max_memory_allocated``). The
+parameter counts of both networks are asserted equal.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import multiprocessing as mp
 import resource
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pyro
 import torch
-import torch.nn.functional as F
 
-from pyronas.config import load_config
-from pyronas.data.datasets import Dataset
-from pyronas.infer import Search
+for _d in (Path(__file__).resolve().parent, Path(__file__).resolve().parent / "bench"):
+    if (_d / "official_loop.py").exists() and str(_d) not in sys.path:
+        sys.path.insert(0, str(_d))
+
+import official_loop  # noqa: E402
+
+from pyronas.config import load_config  # noqa: E402
+from pyronas.data.datasets import Dataset  # noqa: E402
+from pyronas.infer import Search  # noqa: E402
 
 METHOD_OVERRIDES = {
     "darts": ["model.name=flat", "guide.name=delta"],
     "drnas": ["model.name=dirichlet", "guide.name=dirichlet", "objective.kl_scales={'alpha/': {weight: 0.0}}",
               "objective.terms=[{name: l2_anchor, weight: 0.001}]"],
-    "vinnas": ["model.name=log_uniform", "guide.name=mean_field", "objective.elbo=meanfield"],
-    "balenas": ["model.name=gaussian", "guide.name=balenas", "optim.arch.name=vadam", "optim.arch.weight_decay=0.0",
-                "optim.arch.params={num_data: 1000}", "objective.kl_scales={'alpha/': {weight: 0.0}}"],
-    "vimnas": ["model.name=flat", "guide.name=vim", "optim.arch.name=sgd", "optim.arch.lr=0.025",
-               "optim.arch.momentum=0.9", "optim.arch.weight_decay=0.0"],
 }
 
 
@@ -47,63 +53,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_search(args, method: str = "darts", extra: list[str] | None = None) -> Search:
+def make_search(args, method: str) -> Search:
     overrides = [
-        f"space={args.space}", f"supernet.C={args.C}", f"supernet.layers={args.layers}", f"device={args.device}",
+        "space=nb201", f"supernet.C={args.C}", f"supernet.layers={args.layers}", f"device={args.device}",
         f"data.batch_size={args.batch}", "search.epochs=1", f"seed={args.seed}",
-    ] + METHOD_OVERRIDES[method] + (extra or [])
+    ] + METHOD_OVERRIDES[method]
     cfg = load_config(overrides=overrides)
     n = 4 * args.batch
     g = torch.Generator().manual_seed(args.seed)
-    data = Dataset(torch.randn(n, args.channels, args.image_size, args.image_size, generator=g),
+    data = Dataset(torch.randn(n, 3, args.image_size, args.image_size, generator=g),
                    torch.randint(0, 10, (n,), generator=g), 10)
     pyro.enable_validation(False)
     return Search(cfg, None, data=data)
-
-
-class PlainDarts:
-    """The DARTS reference loop, first order, plain PyTorch, on a copy of the same supernet."""
-
-    def __init__(self, search: Search):
-        self.net = copy.deepcopy(search.supernet)
-        self.alpha = {k: a.detach().clone().requires_grad_(True) for k, a in search.guide.alpha.items()}
-        wc, ac = search.cfg.optim.weights, search.cfg.optim.arch
-        self.opt_w = torch.optim.SGD(self.net.parameters(), lr=wc.lr, momentum=wc.momentum,
-                                     weight_decay=wc.weight_decay)
-        self.opt_a = torch.optim.Adam(self.alpha.values(), lr=ac.lr, betas=tuple(ac.betas),
-                                      weight_decay=ac.weight_decay)
-        self.clip = wc.grad_clip
-
-    def step(self, xw, yw, xa, ya) -> None:
-        weights = {k: F.softmax(a, dim=-1) for k, a in self.alpha.items()}
-        self.opt_w.zero_grad()
-        F.cross_entropy(self.net(xw, weights), yw).backward()
-        torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.clip)
-        self.opt_w.step()
-        self.opt_a.zero_grad()
-        weights = {k: F.softmax(a, dim=-1) for k, a in self.alpha.items()}
-        F.cross_entropy(self.net(xa, weights), ya).backward()
-        self.opt_a.step()
-
-    def step_per_level(self, xw, yw, xa, ya) -> None:
-        """The same loop with ``autograd.grad`` per level (as the Pyro path does): isolates Pyro's overhead."""
-        params = list(self.net.parameters())
-        weights = {k: F.softmax(a, dim=-1) for k, a in self.alpha.items()}
-        grads = torch.autograd.grad(F.cross_entropy(self.net(xw, weights), yw), params)
-        for p, g in zip(params, grads, strict=True):
-            p.grad = g
-        torch.nn.utils.clip_grad_norm_(params, self.clip)
-        self.opt_w.step()
-        alphas = list(self.alpha.values())
-        weights = {k: F.softmax(a, dim=-1) for k, a in self.alpha.items()}
-        grads = torch.autograd.grad(F.cross_entropy(self.net(xa, weights), ya), alphas)
-        for a, g in zip(alphas, grads, strict=True):
-            a.grad = g
-        self.opt_a.step()
-
-
-def pyro_step(search: Search, xw, yw, xa, ya) -> None:
-    search.svi.step((xw, yw), (xa, ya), progress=0.0)
 
 
 def batches(search: Search):
@@ -111,138 +72,155 @@ def batches(search: Search):
     return xw, yw, xa, ya
 
 
-def time_paths(args) -> dict[str, float]:
-    search = make_search(args)
-    plain = PlainDarts(search)
-    b = batches(search)
-    dev = search.device
-    plain_levels = PlainDarts(search)
-    times: dict[str, list[float]] = {"plain": [], "plain_levels": [], "pyro": []}
-    runs = {
-        "plain": lambda: plain.step(*b),
-        "plain_levels": lambda: plain_levels.step_per_level(*b),
-        "pyro": lambda: pyro_step(search, *b),
-    }
+class PyronasPath:
+    def __init__(self, args, method: str, reference: bool = False):
+        self.search = make_search(args, method)
+        self.search.supernet.fast = not reference
+        self.batch = batches(self.search)
+        if args.channels_last:
+            self.search.supernet.to(memory_format=torch.channels_last)
+            xw, yw, xa, ya = self.batch
+            self.batch = (xw.contiguous(memory_format=torch.channels_last), yw,
+                          xa.contiguous(memory_format=torch.channels_last), ya)
+        self.device = self.search.device
+
+    def step(self) -> None:
+        xw, yw, xa, ya = self.batch
+        self.search.svi.step((xw, yw), (xa, ya), progress=0.0)  # arch first (DARTS/DrNAS configs), then weights
+
+    def counts(self) -> tuple[int, int]:
+        return (official_loop.count_parameters(self.search.supernet),
+                sum(p.numel() for p in self.search.svi.arch_params))
+
+
+class OfficialPath:
+    def __init__(self, args, method: str, search: Search | None = None):
+        search = search if search is not None else make_search(args, method)
+        self.loop = official_loop.OfficialLoop(method, args.C, args.layers)
+        official_loop.copy_weights(search.supernet, self.loop.net)
+        self.loop.net.to(search.device)
+        with torch.no_grad():
+            self.loop.alpha = self.loop.alpha.to(search.device).detach().requires_grad_(True)
+        self.loop.opt_a = torch.optim.Adam([self.loop.alpha], lr=3e-4, betas=(0.5, 0.999), weight_decay=1e-3)
+        self.batch = batches(search)
+        self.device = search.device
+
+    def step(self) -> None:
+        self.loop.step(*self.batch)
+
+    def counts(self) -> tuple[int, int]:
+        return official_loop.count_parameters(self.loop.net), self.loop.alpha.numel()
+
+
+def build(args, name: str):
+    kind, method = name.split(":")[:2]
+    if kind == "official":
+        return OfficialPath(args, method)
+    return PyronasPath(args, method, reference=name.endswith(":reference"))
+
+
+def path_names(args) -> list[str]:
+    names = []
+    for m in args.methods:
+        names += [f"official:{m}", f"pyronas:{m}"] + ([f"pyronas:{m}:reference"] if args.reference else [])
+    return names
+
+
+def time_paths(args, names: list[str]) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[int, int]]]:
+    """Median wall-clock and process-CPU seconds per iteration of each path, interleaved. On a
+    shared machine the CPU time (``time.process_time``, all threads of this process) is the
+    robust figure: waiting for a core does not count."""
+    paths = {n: build(args, n) for n in names}
+    counts = {n: p.counts() for n, p in paths.items()}
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     for _ in range(args.warmup):
-        for fn in runs.values():
-            fn()
-    for _ in range(args.iters):
-        for name, fn in runs.items():
-            _sync(dev)
-            t0 = time.perf_counter()
-            fn()
-            _sync(dev)
-            times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+        for p in paths.values():
+            p.step()
+    for i in range(args.iters):
+        for n, p in paths.items():
+            _sync(p.device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            p.step()
+            _sync(p.device)
+            wall[n].append(time.perf_counter() - t0)
+            cpu[n].append(time.process_time() - c0)
+            print(f"  iteration {i}: {n:28s} wall {wall[n][-1]:7.2f} s  cpu {cpu[n][-1]:7.2f} s", flush=True)
+    med = statistics.median
+    return {n: med(v) for n, v in wall.items()}, {n: med(v) for n, v in cpu.items()}, counts
 
 
-def _peak_child(args, path: str, method: str, queue) -> None:
+def _peak_child(args, name: str, queue) -> None:
     torch.set_num_threads(args.threads)
-    search = make_search(args, method)
-    b = batches(search)
-    dev = search.device
-    fn = (lambda: PlainDarts(search).step(*b)) if path == "plain" else (lambda: pyro_step(search, *b))
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    fn()
-    fn()
-    _sync(dev)
-    if dev.type == "cuda":
-        queue.put(torch.cuda.max_memory_allocated(dev) / 2**20)
+    path = build(args, name)
+    if path.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(path.device)
+    for _ in range(2):
+        path.step()
+    _sync(path.device)
+    if path.device.type == "cuda":
+        queue.put(torch.cuda.max_memory_allocated(path.device) / 2**20)
     else:
         queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def peak_memory(args, path: str, method: str = "darts") -> float:
+def peak_memory(args, name: str) -> float:
+    """Peak memory of two iterations of path ``name`` in a fresh process (MiB)."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    p = ctx.Process(target=_peak_child, args=(args, path, method, q))
+    p = ctx.Process(target=_peak_child, args=(args, name, q))
     p.start()
     value = q.get()
     p.join()
     return value
 
 
-def time_method(args, method: str) -> float:
-    search = make_search(args, method)
-    b = batches(search)
-    for _ in range(args.warmup):
-        pyro_step(search, *b)
-    ts = []
-    for _ in range(args.iters):
-        _sync(search.device)
-        t0 = time.perf_counter()
-        pyro_step(search, *b)
-        _sync(search.device)
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def drnas_stage_memory(args) -> list[dict[str, float]]:
-    """DrNAS section 2.4: peak memory per progressive stage (partial channels K, ops per edge)."""
-    from pyronas.callbacks.progressive import memory_per_stage
-
-    C = 6 * max(1, args.C // 6)  # divisible by K = 6
-    search = make_search(args, "drnas", ["space=darts", "supernet.partial_channels=6", f"supernet.C={C}"])
-    xw, yw, _, _ = batches(search)
-    rows = memory_per_stage(search.supernet, search.model, search.guide, search.objective,
-                            xw, yw, len(search.weight_data), partial_channels=[6, 3], num_ops=[8, 4])
-    for r in rows:
-        print(f"  drnas stage {r['stage']}: K={r['partial_channels']}, {r['num_ops']} ops/edge, "
-              f"peak {r['peak_mib']:.0f} MiB ({r['method']})")
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="nb201")
     parser.add_argument("--C", type=int, default=16)
     parser.add_argument("--layers", type=int, default=5)
-    parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--iters", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--methods", nargs="*", default=[], choices=sorted(METHOD_OVERRIDES))
+    parser.add_argument("--methods", nargs="+", default=["drnas", "darts"], choices=sorted(METHOD_OVERRIDES))
+    parser.add_argument("--reference", action="store_true", help="also time pyronas with Supernet.fast = False")
+    parser.add_argument("--channels-last", action="store_true", help="pyronas paths in channels-last layout")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--drnas-stages", action="store_true",
-                        help="peak memory per DrNAS progressive stage (darts space, K 6 -> 3, 8 -> 4 ops)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    t = time_paths(args)
-    result = {
-        "config": vars(args),
-        "plain_darts_s": t["plain"],
-        "pyro_darts_s": t["pyro"],
-        "plain_per_level_s": t["plain_levels"],
-        "ratio": t["pyro"] / t["plain"],
-        "ratio_same_grads": t["pyro"] / t["plain_levels"],
-    }
-    print(f"{args.space} C={args.C} layers={args.layers} {args.image_size}px batch {args.batch} on {args.device} "
-          f"({args.threads} threads), median of {args.iters} iterations (weight step + architecture step):")
-    print(f"  plain PyTorch DARTS (reference loop, .backward()) : {1000 * t['plain']:8.1f} ms")
-    print(f"  plain PyTorch DARTS (autograd.grad per level)     : {1000 * t['plain_levels']:8.1f} ms")
-    print(f"  Pyro path (DARTS)                                 : {1000 * t['pyro']:8.1f} ms   "
-          f"ratio {result['ratio']:.3f} vs reference, {result['ratio_same_grads']:.3f} vs same-gradient plain")
+    names = path_names(args)
+    t, c, counts = time_paths(args, names)
+    for m in args.methods:
+        same = {counts[n] for n in names if n.split(":")[1] == m}
+        assert len(same) == 1, f"{m}: parameter counts differ between paths: {counts}"
+    print(f"nb201 C={args.C} N={args.layers} {args.image_size}px batch {args.batch} on {args.device} "
+          f"({args.threads} threads), median of {args.iters} interleaved iterations (arch step + weight step)")
+    print(f"  {'path':30s} {'wall s/iter':>11s} {'ratio':>6s} {'CPU s/iter':>10s} {'ratio':>6s}   weights, arch params")
+    rows = []
+    for n in names:
+        ref = f"official:{n.split(':')[1]}"
+        rows.append({"path": n, "s_per_iter": t[n], "time_ratio": t[n] / t[ref], "cpu_s_per_iter": c[n],
+                     "cpu_ratio": c[n] / c[ref], "weights": counts[n][0], "arch_params": counts[n][1]})
+        print(f"  {n:30s} {t[n]:11.3f} {t[n] / t[ref]:6.2f} {c[n]:10.3f} {c[n] / c[ref]:6.2f}   "
+              f"{counts[n][0]:,}, {counts[n][1]}", flush=True)
     if not args.no_memory:
-        mem = {path: peak_memory(args, path) for path in ("plain", "pyro")}
-        unit = "MiB (CUDA max allocated)" if args.device.startswith("cuda") else "MiB (peak RSS of the process)"
-        print(f"  peak memory: plain {mem['plain']:.0f}, Pyro {mem['pyro']:.0f} {unit}")
-        result["peak_memory_mib"] = mem
-    for method in args.methods:
-        s = time_method(args, method)
-        result[f"{method}_s"] = s
-        print(f"  {method:8s} (Pyro)     : {1000 * s:8.1f} ms   ({s / t['plain']:.2f}x plain DARTS)")
-    if args.drnas_stages:
-        result["drnas_stages"] = drnas_stage_memory(args)
+        unit = "CUDA max allocated" if args.device.startswith("cuda") else "peak RSS of a fresh process"
+        print(f"  peak memory ({unit}, two iterations):")
+        for row in rows:
+            n = row["path"]
+            row["peak_mib"] = peak_memory(args, n)
+            ref = next(r for r in rows if r["path"] == f"official:{n.split(':')[1]}")
+            row["mem_ratio"] = row["peak_mib"] / ref["peak_mib"]
+            print(f"  {n:30s} {row['peak_mib']:8.0f} MiB  ratio {row['mem_ratio']:.2f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+            json.dump({"config": vars(args), "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
