@@ -21,7 +21,9 @@ _all, __getattr__, __dir__ = lazy_exports(
         "load_config": "config",
         "ConfigError": "errors",
         "PyronasError": "errors",
-        "run_search": "infer.search",
+        "run_search": "infer.runner",
+        "Search": "infer.runner",
+        "BilevelSVI": "infer.engine",
     },
 )
 __all__ = ["__version__", *_all]

@@ -8,7 +8,7 @@ Paths (same initial weights, same pre-made batches, model time only):
 - ``official <m>``: ``scripts/bench/official_loop.py``, a plain-PyTorch reimplementation of the
   official DARTS (softmax) / DrNAS (Dirichlet) NAS-Bench-201 search loop: every op of every edge
   computed (``none`` included), ``loss.backward()`` on each level;
-- ``pyronas <m>``: ``Search.svi.step`` (``BilevelSVI``: architecture step then weight step) (the Pyro model/guide/ELBO path,
+- ``pyronas <m>``: ``Search.svi.step`` (``BilevelSVI``: architecture step, then weight step; the Pyro path,
   fast supernet path);
 - ``pyronas <m> (reference path)`` with ``--reference``: the same with ``Supernet.fast = False``.
 
