@@ -270,6 +270,9 @@ class Search:
                 "(its samples are not twice differentiable); use order: 1"
             )
         objective = objective if objective is not None else make_objective(cfg)
+        if runtime is None:  # the config's runtime: section (all off on CPU by default)
+            runtime = Runtime.from_config(cfg.runtime, device)
+        model.supernet = runtime.prepare_model(model.supernet)
         self.callbacks: list[Callback] = [
             load_callback(c.name, c.params, f"search.callbacks[{i}]") for i, c in enumerate(cfg.search.callbacks)
         ]
@@ -467,6 +470,7 @@ class Search:
             "step_history": self.step_history,
             "metrics": st.metrics,
             "best": self.best,
+            "runtime": self.svi.runtime.state_dict(),
             "rng": _rng_state(st.device),
         }
 
@@ -484,6 +488,7 @@ class Search:
         self._accum = dict(state["accum"])
         st.history, self.step_history = state["history"], state["step_history"]
         st.metrics, self.best = state["metrics"], state["best"]
+        self.svi.runtime.load_state_dict(state.get("runtime", {}))
         _set_rng_state(state["rng"], st.device)
 
     def save_checkpoint(self) -> None:
