@@ -205,9 +205,10 @@ def cell_graph(genotype: Genotype, kind: str, space: SearchSpace):
     yellow, one labelled edge per kept op). Needs the Python ``graphviz`` package (``pyronas[graph]``)."""
     import graphviz
 
-    g = graphviz.Digraph("cell", graph_attr={"rankdir": "LR", "label": kind, "labelloc": "t", "dpi": "110"},
-                         node_attr={"style": "filled,rounded", "shape": "box", "fontname": "Helvetica"},
-                         edge_attr={"fontname": "Helvetica", "fontsize": "11"})
+    font = {"fontname": "Helvetica"}
+    g = graphviz.Digraph("cell", graph_attr={"rankdir": "LR", "label": kind, "labelloc": "t", "dpi": "110", **font},
+                         node_attr={"style": "filled,rounded", "shape": "box", **font},
+                         edge_attr={"fontsize": "11", **font})
     nodes = {i for _, s, t in genotype.cells[kind] for i in (s, t)} | set(range(space.n_inputs))
     for n in sorted(nodes):
         g.node(f"n{n}", _node_name(space, n), fillcolor=INPUT_COLOR if n < space.n_inputs else NODE_COLOR)

@@ -135,6 +135,10 @@ class Search:
         self.callbacks: list[Callback] = [
             load_callback(c.name, c.params, f"search.callbacks[{i}]") for i, c in enumerate(cfg.search.callbacks)
         ]
+        if cfg.output.tensorboard:  # after the configured callbacks, so it logs what they add
+            from pyronas.callbacks.tensorboard import TensorBoard
+
+            self.callbacks.append(TensorBoard())
         self.rebuild_optimizers()
         self.epoch = 0  # epochs completed
         self.step_in_epoch = 0

@@ -160,6 +160,7 @@ class Trainer:
             scaled KL of Bayesian weights); ``progress`` is the fractional epoch.
         build: optional ``fn(genotype, network_section, in_channels, num_classes) -> nn.Module``
             replacing the plain ``Network`` (e.g. one with Bayesian layers).
+        tensorboard: also write each epoch's record (and the cell diagram once) to ``out_dir/tensorboard/``.
     """
 
     def __init__(
@@ -176,8 +177,10 @@ class Trainer:
         device: str | torch.device = "cpu",
         regulariser=None,
         build=None,
+        tensorboard: bool = False,
     ):
         self.genotype, self.net_cfg, self.cfg = genotype, network, train
+        self.tensorboard = tensorboard
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.num_classes = num_classes
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -293,6 +296,11 @@ class Trainer:
             leave=False,
             dynamic_ncols=True,
         )
+        board = None
+        if self.tensorboard and self.out_dir is not None:
+            from pyronas.analysis.tensorboard import TensorBoardLog
+
+            board = TensorBoardLog(self.out_dir)
         while self.epoch < stop:
             start = time.perf_counter()
             record = self.train_epoch()
@@ -303,12 +311,16 @@ class Trainer:
             self.wall_time += time.perf_counter() - start
             self.history.append(record)
             self.epoch += 1
+            if board is not None:
+                board.write(record, record["epoch"], genotype=self.genotype if record["epoch"] == 0 else None)
             logger.info("epoch %d %s", self.epoch, record)
             bar.update(1)
             bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record.get('test_acc', float('nan')):.3f}")
             if self.out_dir is not None:
                 _atomic_save(self.state_dict(), self.out_dir / CHECKPOINT)
         bar.close()
+        if board is not None:
+            board.close()
         return self.report()
 
     def report(self) -> TrainResult:
@@ -459,6 +471,7 @@ def run_train(
         cfg.device,
         regulariser,
         build,
+        tensorboard=cfg.output.tensorboard,
     )
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
