@@ -172,7 +172,7 @@ def export_pt2(run: RunNetwork, out: str | os.PathLike) -> ExportResult:
     with torch.no_grad():
         program = torch.export.export(run.network, (x,), dynamic_shapes=_batch_dim())
         diff = _max_diff(program.module()(x), run.network(x))
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(out.stem + ".tmp.pt2")  # torch.export.save wants the .pt2 suffix
     torch.export.save(program, tmp, extra_files={GENOTYPE_FILE: json.dumps(run.metadata())})
     os.replace(tmp, out)
     return ExportResult(out, "pt2", diff, time.perf_counter() - t0, [out])
