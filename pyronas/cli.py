@@ -150,6 +150,27 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``pyronas export RUN_DIR --format pt2|onnx|state_dict``: the found network for deployment."""
+    from pyronas.export import export
+
+    result = export(args.run, args.format, args.out)
+    print(f"{args.format}: {', '.join(str(p) for p in result.files)}")
+    print(f"max |logit difference| to the PyTorch network: {result.max_abs_diff:.3g} ({result.seconds:.1f}s)")
+    return 0
+
+
+def _export_parser(sub) -> None:
+    """The ``export`` sub-command (formats of ``pyronas.export.FORMATS``)."""
+    from pyronas.export import FORMATS
+
+    p = sub.add_parser("export", help="export the found network (torch.export .pt2, ONNX, state dict + genotype)")
+    p.add_argument("run", metavar="RUN_DIR", help="`pyronas train` folder (trained weights) or search/bo run folder")
+    p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
+    p.add_argument("--out", help="output file (default RUN_DIR/network.<pt2|onnx|pt>)")
+    p.set_defaults(func=cmd_export)
+
+
 def _config_args(p: argparse.ArgumentParser, config_help: str, resume: bool = True) -> None:
     """--config, --set, --out (and --resume) shared by the commands that run from a config."""
     p.add_argument("--config", help=config_help)
@@ -195,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--edges", nargs="+", metavar="EDGE", help="edges for the anytime plot, e.g. 2<-0 (default all)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     p.set_defaults(func=cmd_diagnose)
+
+    _export_parser(sub)
     return parser
 
 

@@ -163,6 +163,7 @@ class SelectConfig:
 class OutputConfig:
     dir: str | None = None
     checkpoint: bool = True
+    tensorboard: bool = False  # RUN_DIR/tensorboard/: metrics, op probabilities, cell diagrams (search, train, bo)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 * anytime architecture weights: op probabilities per epoch on chosen edges (VIM-NAS Fig. 2, 6-9);
 * heatmap of the final op probabilities (edges x ops) per cell kind;
 * positive SNR max(μ, 0)/σ² and magnitude μ per op and edge of a Gaussian guide (VINNAS Sec. IV, Fig. 3-5);
-* the derived cell as a diagram (graphviz ``dot`` when installed, else matplotlib);
+* the derived cell as a diagram (Graphviz through the Python ``graphviz`` package when it and the
+  ``dot`` binary are installed -- Debian: ``apt-get install graphviz`` -- else matplotlib);
 * number of skip-connections in the derived normal cell per epoch (BaLeNAS Fig. 2);
 * dominant Hessian eigenvalue of the architecture-split loss per epoch (Zela et al. 2020; BaLeNAS Fig. 3;
   DrNAS Fig. 4).
@@ -15,12 +16,12 @@ per-epoch dicts, ``hessian_eig`` when tracked).
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
 import math
 import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -144,6 +145,10 @@ def _heatmap(fig: Figure, ax, v: np.ndarray, space: SearchSpace, title: str, cma
 
 def _heatmap_grid(rows: list[tuple[str, dict[str, np.ndarray], str, tuple]], space: SearchSpace, path) -> Path:
     """One row per (title, {kind: [E, O]}, cmap, (vmin, vmax)), one column per cell kind."""
+    return _save(_heatmap_grid_figure(rows, space), path)
+
+
+def _heatmap_grid_figure(rows: list[tuple[str, dict[str, np.ndarray], str, tuple]], space: SearchSpace) -> Figure:
     kinds = list(rows[0][1])
     fig = Figure(figsize=(1.5 + 0.8 * space.num_ops * len(kinds), (1.8 + 0.3 * space.num_edges) * len(rows)))
     axes = fig.subplots(len(rows), len(kinds), squeeze=False)
@@ -152,12 +157,17 @@ def _heatmap_grid(rows: list[tuple[str, dict[str, np.ndarray], str, tuple]], spa
             v = np.asarray(values[kind], dtype=float)
             _heatmap(fig, axes[r, c], v, space, f"{title}: {kind}", cmap, vmin, vmax)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def op_heatmap_figure(op_probs: dict[str, np.ndarray], space: SearchSpace) -> Figure:
+    """Heatmap figure of op probabilities, edges x ops, one panel per cell kind."""
+    return _heatmap_grid_figure([("op probability", op_probs, "viridis", (0.0, 1.0))], space)
 
 
 def plot_op_heatmap(op_probs: dict[str, np.ndarray], space: SearchSpace, path: str | os.PathLike) -> Path:
     """Heatmap of final op probabilities, edges x ops, one panel per cell kind."""
-    return _heatmap_grid([("op probability", op_probs, "viridis", (0.0, 1.0))], space, path)
+    return _save(op_heatmap_figure(op_probs, space), path)
 
 
 def positive_snr(mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
@@ -175,6 +185,9 @@ def plot_snr(loc_scale: dict[str, tuple], space: SearchSpace, path: str | os.Pat
 
 
 # --- the derived cell ------------------------------------------------------------------------
+INPUT_COLOR, NODE_COLOR, OUTPUT_COLOR = "#b4eeb4", "#add8e6", "#eee8aa"  # darkseagreen2, lightblue, palegoldenrod
+
+
 def _node_name(space: SearchSpace, node: int) -> str:
     """DARTS-style names (c_{k-2}, c_{k-1}, 0, 1, ...) for two-input cells; raw node ids otherwise."""
     if space.n_inputs != 2:
@@ -182,46 +195,82 @@ def _node_name(space: SearchSpace, node: int) -> str:
     return ["c_{k-2}", "c_{k-1}"][node] if node < 2 else str(node - 2)
 
 
-def cell_dot(genotype: Genotype, kind: str, space: SearchSpace) -> str:
-    """The derived cell ``kind`` as graphviz DOT text (inputs green, intermediates blue, output yellow)."""
-    lines = [
-        "digraph cell {",
-        '  rankdir=LR; node [style="filled,rounded", shape=box, fontname=Helvetica];',
-        '  edge [fontname=Helvetica, fontsize=11]; label="' + kind + '"; labelloc=t;',
-    ]
+def _cell_outputs(genotype: Genotype, kind: str, space: SearchSpace) -> list[int]:
+    """Nodes feeding the cell output: the genotype's concat, else the last node."""
+    return list(genotype.concat.get(kind) or [space.n_inputs + space.n_nodes - 1])
+
+
+def cell_graph(genotype: Genotype, kind: str, space: SearchSpace):
+    """The derived cell ``kind`` as a ``graphviz.Digraph`` (inputs green, intermediates blue, output
+    yellow, one labelled edge per kept op). Needs the Python ``graphviz`` package (``pyronas[graph]``)."""
+    import graphviz
+
+    font = {"fontname": "Helvetica"}
+    g = graphviz.Digraph("cell", graph_attr={"rankdir": "LR", "label": kind, "labelloc": "t", "dpi": "110", **font},
+                         node_attr={"style": "filled,rounded", "shape": "box", **font},
+                         edge_attr={"fontsize": "11", **font})
     nodes = {i for _, s, t in genotype.cells[kind] for i in (s, t)} | set(range(space.n_inputs))
     for n in sorted(nodes):
-        color = "darkseagreen2" if n < space.n_inputs else "lightblue"
-        lines.append(f'  n{n} [label="{_node_name(space, n)}", fillcolor={color}];')
-    out = "c_{k}"
-    lines.append(f'  out [label="{out}", fillcolor=palegoldenrod];')
+        g.node(f"n{n}", _node_name(space, n), fillcolor=INPUT_COLOR if n < space.n_inputs else NODE_COLOR)
+    g.node("out", "c_{k}", fillcolor=OUTPUT_COLOR)
     for op, s, t in genotype.cells[kind]:
-        lines.append(f'  n{s} -> n{t} [label="{op}"];')
-    for n in genotype.concat.get(kind, [max(nodes)]):
-        lines.append(f"  n{n} -> out [color=gray];")
-    lines.append("}")
-    return "\n".join(lines)
+        g.edge(f"n{s}", f"n{t}", label=op)
+    for n in _cell_outputs(genotype, kind, space):
+        g.edge(f"n{n}", "out", color="gray")
+    return g
+
+
+def cell_dot(genotype: Genotype, kind: str, space: SearchSpace) -> str:
+    """DOT source of ``cell_graph``."""
+    return cell_graph(genotype, kind, space).source
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    logger.warning(message)
+
+
+def render_cell(
+    genotype: Genotype, kind: str, space: SearchSpace, fmt: str = "png", use_graphviz: bool = True
+) -> bytes:
+    """The cell diagram encoded as ``fmt`` (``png``, ``pdf``, ``svg``): Graphviz's ``dot`` through the
+    Python ``graphviz`` package when both are installed (and allowed), else matplotlib."""
+    if use_graphviz:
+        try:
+            import graphviz
+        except ImportError:
+            _warn_once("the Python graphviz package is not installed (pip install 'pyronas[graph]'); "
+                       "drawing cells with matplotlib")
+        else:
+            try:
+                return cell_graph(genotype, kind, space).pipe(format=fmt)
+            except graphviz.ExecutableNotFound:
+                _warn_once("Graphviz's `dot` is not on PATH (Debian: apt-get install graphviz); "
+                           "drawing cells with matplotlib")
+            except graphviz.CalledProcessError as err:
+                logger.warning("graphviz failed (%s); drawing the cell with matplotlib", str(err).strip())
+    buf = io.BytesIO()
+    fig = _cell_figure_matplotlib(genotype, kind, space)
+    FigureCanvasAgg(fig)
+    fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight")
+    return buf.getvalue()
 
 
 def plot_cell(
     genotype: Genotype, kind: str, space: SearchSpace, path: str | os.PathLike, use_graphviz: bool = True
 ) -> Path:
-    """Diagram of a derived cell; graphviz ``dot`` if on PATH (and allowed), else matplotlib."""
+    """Diagram of a derived cell in the format of ``path``'s suffix (``.png``, ``.pdf``, ``.svg``)."""
     path = Path(path)
-    dot = shutil.which("dot") if use_graphviz else None
-    if dot is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        src = cell_dot(genotype, kind, space)
-        res = subprocess.run([dot, "-Tpng", "-o", str(path)], input=src, text=True, capture_output=True, check=False)
-        if res.returncode == 0 and path.exists() and path.stat().st_size > 0:
-            return path
-        logger.warning("graphviz failed (%s); drawing the cell with matplotlib", res.stderr.strip())
-    return _plot_cell_matplotlib(genotype, kind, space, path)
+    data = render_cell(genotype, kind, space, path.suffix.lstrip(".").lower() or "png", use_graphviz)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path
 
 
-def _plot_cell_matplotlib(genotype: Genotype, kind: str, space: SearchSpace, path: Path) -> Path:
+def _cell_figure_matplotlib(genotype: Genotype, kind: str, space: SearchSpace) -> Figure:
     edges = genotype.cells[kind]
-    n_total = space.n_inputs + space.n_nodes
     pos = {}
     for n in range(space.n_inputs):
         pos[n] = (0.0, (n + 0.5) / space.n_inputs)
@@ -241,15 +290,15 @@ def _plot_cell_matplotlib(genotype: Genotype, kind: str, space: SearchSpace, pat
         (x0, y0), (x1, y1) = to_px(pos[s]), to_px(pos[t])
         mid = ((x0 + x1) / 2 + rad * (y1 - y0) / 2, (y0 + y1) / 2 - rad * (x1 - x0) / 2)
         ax.text(*to_data(mid), op, fontsize=7, ha="center", va="center", bbox={"fc": "w", "ec": "none", "pad": 0.5})
-    for n in genotype.concat.get(kind, [n_total - 1]):
+    for n in _cell_outputs(genotype, kind, space):
         ax.annotate("", pos["out"], pos[n], arrowprops={**style, "color": "gray"})
     for n, (x, y) in pos.items():
         label = "c_{k}" if n == "out" else _node_name(space, n)
-        color = "palegoldenrod" if n == "out" else ("darkseagreen" if n < space.n_inputs else "lightblue")
+        color = OUTPUT_COLOR if n == "out" else (INPUT_COLOR if n < space.n_inputs else NODE_COLOR)
         ax.text(x, y, label, ha="center", va="center", bbox={"boxstyle": "round", "fc": color}, fontsize=9)
     ax.axis("off")
     ax.set_title(kind)
-    return _save(fig, path)
+    return fig
 
 
 # --- per-epoch curves ------------------------------------------------------------------------

@@ -66,9 +66,15 @@ class BayesOpt:
         cfg: BOConfig,
         seed: int = 0,
         out_dir: str | Path | None = None,
+        tensorboard: bool = False,
     ):
         self.space, self.objective, self.cfg, self.seed = space, objective, cfg, seed
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.board = None  # TensorBoard log of each evaluation (``output.tensorboard``)
+        if tensorboard and self.out_dir is not None:
+            from pyronas.analysis.tensorboard import TensorBoardLog
+
+            self.board = TensorBoardLog(self.out_dir, space)
         self.evaluations: list[Evaluation] = []
         self.incumbents: list[dict] = []
         self._hypers: GPHypers | None = None
@@ -97,6 +103,9 @@ class BayesOpt:
         if self.out_dir is not None:
             with open(self.out_dir / "evaluations.jsonl", "a") as f:
                 f.write(json.dumps(asdict(ev)) + "\n")
+        if self.board is not None:  # value, time, index, best so far and the cell, stamped at ev.wall
+            row = {k: v for k, v in asdict(ev).items() if k != "wall"} | {"best_observed": self.best_observed()[-1]}
+            self.board.write(row, ev.index, genotype=Genotype.from_dict(ev.genotype), walltime=ev.wall)
 
     def _write_json(self, name: str, obj) -> None:
         atomic_write_json(self.out_dir / name, obj, indent=2)
@@ -242,6 +251,8 @@ class BayesOpt:
                 self.incumbents.append(inc)
             best = next(ev for ev in self.evaluations if ev.arch == inc["arch"])
         genotype = Genotype.from_dict(best.genotype)
+        if self.board is not None:
+            self.board.close()
         if self.out_dir is not None:
             self._write_json("trajectory.json", self.trajectory())
             self._write_json("genotype.json", {**genotype.to_dict(), "value": best.value})
@@ -279,5 +290,6 @@ def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         cfg.save(out / "config.yaml")
-    bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out)
+    bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out,
+                  tensorboard=cfg.output.tensorboard)
     return bo.run()

@@ -276,6 +276,10 @@ class Search:
         self.callbacks: list[Callback] = [
             load_callback(c.name, c.params, f"search.callbacks[{i}]") for i, c in enumerate(cfg.search.callbacks)
         ]
+        if cfg.output.tensorboard:  # after the configured callbacks, so it logs what they add
+            from pyronas.callbacks.tensorboard import TensorBoard
+
+            self.callbacks.append(TensorBoard())
         oc = cfg.optim
         try:
             self.svi = BilevelSVI(

@@ -143,6 +143,7 @@ class Trainer:
             scaled KL of Bayesian weights); ``progress`` is the fractional epoch.
         build: optional ``fn(genotype, network_section, in_channels, num_classes) -> nn.Module``
             replacing the plain ``Network`` (e.g. one with Bayesian layers).
+        tensorboard: also write each epoch's record (and the cell diagram once) to ``out_dir/tensorboard/``.
     """
 
     def __init__(
@@ -159,8 +160,10 @@ class Trainer:
         device: str | torch.device = "cpu",
         regulariser=None,
         build=None,
+        tensorboard: bool = False,
     ):
         self.genotype, self.net_cfg, self.cfg = genotype, network, train
+        self.tensorboard = tensorboard
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.num_classes = num_classes
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -274,6 +277,11 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         steps = self.steps_per_epoch()
         bar = Progress(cfg.epochs * steps, self.epoch * steps, desc="train", enabled=cfg.progress)
+        board = None
+        if self.tensorboard and self.out_dir is not None:
+            from pyronas.analysis.tensorboard import TensorBoardLog
+
+            board = TensorBoardLog(self.out_dir)
         while self.epoch < stop:
             start = time.perf_counter()
             record = self.train_epoch(bar)
@@ -284,11 +292,15 @@ class Trainer:
             self.wall_time += time.perf_counter() - start
             self.history.append(record)
             self.epoch += 1
+            if board is not None:
+                board.write(record, record["epoch"], genotype=self.genotype if record["epoch"] == 0 else None)
             logger.info("epoch %d %s", self.epoch, record)
             bar.update(0, acc=f"{record.get('test_acc', float('nan')):.3f}")
             if self.out_dir is not None:
                 save_checkpoint(self.state_dict(), self.out_dir / CHECKPOINT)
         bar.close()
+        if board is not None:
+            board.close()
         return self.report()
 
     def report(self) -> TrainResult:
@@ -440,6 +452,7 @@ def run_train(
         cfg.device,
         regulariser,
         build,
+        tensorboard=cfg.output.tensorboard,
     )
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
