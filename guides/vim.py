@@ -95,6 +95,8 @@ class VIMGuide(ArchGuide):
         scale: the fixed standard deviation of ξ (1 in the paper); unused with ``dropout``.
     """
 
+    shared_draw = True  # one A per iteration for the weight and the architecture step (Alg. 1 line 3)
+
     def __init__(
         self,
         model: SupernetModel,

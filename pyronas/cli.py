@@ -34,7 +34,7 @@ def _config_and_run_dir(args: argparse.Namespace):
 
 def cmd_search(args: argparse.Namespace) -> int:
     """``pyronas search``: an architecture search from a config (or ``--resume`` a run)."""
-    from pyronas.infer.search import run_search
+    from pyronas.infer import run_search
 
     cfg, out = _config_and_run_dir(args)
     genotype = run_search(cfg, out, resume=bool(args.resume), progress_bar=not args.quiet)
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
-    from pyronas.infer.search import NonFiniteLossError
+    from pyronas.infer import NonFiniteLossError
 
     try:
         return args.func(args)

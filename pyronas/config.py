@@ -117,14 +117,24 @@ class CallbackConfig:
 
 @dataclass
 class SearchConfig:
+    """The bilevel loop (``pyronas.infer.runner``/``engine``).
+
+    ``arch_first``: the architecture step of an iteration comes before the weight step (DARTS Alg. 1,
+    DrNAS, BaLeNAS Alg. 1) instead of after it (VINNAS, VIM-NAS). ``order: 2`` is DARTS' unrolled
+    gradient (eq. 7-8) and needs ``optim.weights.name: sgd``. ``progress_seconds``: when stderr is not
+    a terminal, one progress log line at most this often. Per-epoch extras (e.g. the Hessian
+    eigenvalue) are callbacks: ``callbacks: [{name: hessian, params: {every: 5}}]``.
+    """
+
     epochs: int = 50
     warmup_epochs: int = 0
     order: Literal[1, 2] = 1
+    arch_first: bool = False
     steps_per_epoch: int | None = None
     eval_batches: int | None = None
     keep: Literal["last", "best"] = "last"
-    hessian_every: int = 0
     record_every_steps: int = 0
+    progress_seconds: float = 30.0
     callbacks: list[CallbackConfig] = field(default_factory=list)
 
 
@@ -176,8 +186,14 @@ class Config:
             ("optim.arch.lr", self.optim.arch.lr > 0, "must be > 0"),
             ("search.epochs", self.search.epochs > 0, "must be > 0"),
             ("search.warmup_epochs", 0 <= self.search.warmup_epochs <= self.search.epochs, "must be in [0, epochs]"),
-            ("search.hessian_every", self.search.hessian_every >= 0, "must be >= 0"),
+            ("search.progress_seconds", self.search.progress_seconds >= 0, "must be >= 0"),
         ]
+        if self.search.order == 2:
+            wo = self.optim.weights
+            checks.append(("optim.weights.name", wo.name == "sgd",
+                           f"search.order: 2 needs 'sgd' (the unrolled virtual step is SGD's), got {wo.name!r}"))
+            checks.append(("optim.weights.params", not any(wo.params.get(k) for k in ("nesterov", "dampening")),
+                           "search.order: 2 supports SGD without nesterov or dampening"))
         if self.supernet.layout is not None:
             checks.append(("supernet.layout", set(self.supernet.layout) <= set("NRB"), "only letters N, R, B"))
         if self.data.image_size is not None:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from pyronas.config import load_config
 from pyronas.data.datasets import Dataset
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 
 METHOD_OVERRIDES = {
     "darts": ["model.name=flat", "guide.name=delta"],
@@ -103,8 +103,7 @@ class PlainDarts:
 
 
 def pyro_step(search: Search, xw, yw, xa, ya) -> None:
-    search.weight_step(xw, yw, 0.0)
-    search.arch_step(xa, ya, 0.0, xw, yw)
+    search.svi.step((xw, yw), (xa, ya), progress=0.0)
 
 
 def batches(search: Search):

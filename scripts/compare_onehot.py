@@ -24,7 +24,7 @@ import torch
 from pyronas.callbacks.onehot import onehotness
 from pyronas.config import load_config
 from pyronas.data.datasets import load_dataset
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {

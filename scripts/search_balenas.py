@@ -5,7 +5,7 @@
 
 1. model  = supernet + Gaussian prior p(α) = N(0, I/δ)           (models/gaussian.py, eq. 5)
 2. guide  = q(α) = N(μ, σ²), σ² = 1/(N (s + δ̃)) from VAdam's state (guides/balenas.py)
-3. search = the bilevel loop: SGD on w, VAdam on μ (eqs. 17-18)   (pyronas.infer.search, order 1 or 2)
+3. search = the bilevel loop: SGD on w, VAdam on μ (eqs. 17-18)   (pyronas.infer.engine, order 1 or 2)
 4. select = argmax of μ (``loc``), and BaLeNAS-TF: best proxy score among M draws from q(α)
    (``sample_score``), optionally against the zero-cost NAS baseline (M uniformly random
    architectures scored with the same proxy, Table 2).
@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from pyronas.config import load_config
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 from pyronas.select.proxies import score_genotype, zero_cost_nas
 from pyronas.select.rules import SELECTORS
 
@@ -42,9 +42,9 @@ def main() -> None:
     search = Search(cfg, out)
     genotype = search.run()  # the config's select.rule (argmax of μ for BaLeNAS)
 
-    results = {"loc": str(SELECTORS["loc"](search)), "final_val_acc": search.metrics[-1]["val_acc"]}
+    results = {"loc": str(SELECTORS["loc"](search.state)), "final_val_acc": search.metrics[-1]["val_acc"]}
     for m in args.num_samples:
-        g = SELECTORS["sample_score"](search, num_samples=m, proxy=args.proxy)
+        g = SELECTORS["sample_score"](search.state, num_samples=m, proxy=args.proxy)
         results[f"balenas_tf_{m}"] = str(g)
     if args.zero_cost:
         data, sc = search.weight_data, cfg.supernet

@@ -7,7 +7,7 @@
             anchor kl (appendix A.5): E_q[CE] + KL(Dir(β) ‖ Dir(1)) / N   (TraceMeanField_ELBO)
     select: argmax_o β_o / Σβ on each edge (eq. 4), then the space's derivation rule.
 
-The bilevel loop, checkpoints and outputs are pyronas.infer.search.Search; the config names the space,
+The bilevel loop, checkpoints and outputs are pyronas.infer.runner.Search; the config names the space,
 data, optimizers and callbacks (``progressive`` stages, ``exploration`` study). Swap any piece
 (a prior, a guide, an objective term) here without touching the rest.
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import pyro
 
 from pyronas.config import load_config
+from pyronas.infer import Search
 from pyronas.infer.objectives import Objective, Schedule, TermSpec
-from pyronas.infer.search import Search
 
 
 def drnas_objective(anchor: str, lam: float = 1e-3) -> Objective:

@@ -25,7 +25,7 @@ import pyro
 
 from pyronas.callbacks.onehot import FILENAME
 from pyronas.config import load_config
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyro
 
 from pyronas.config import load_config
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 from pyronas.nn.bayesian import sparsity
 from pyronas.select.rules import select
 
@@ -46,7 +46,7 @@ def main() -> None:
     search.run(progress_bar=True)
     # 3. selection: positive SNR (the paper's default) and magnitude
     for rule in ("snr", "magnitude"):
-        print(f"{rule:9s}", select(search, rule, {}))
+        print(f"{rule:9s}", select(search.state, rule, {}))
     best = search.best or {}
     print(f"kept θ_α of epoch {best.get('epoch')} (arch-split accuracy {best.get('val_acc', float('nan')):.3f})")
     # 4. sparsity of the supernet: weights with log λ ≥ 3 pruned

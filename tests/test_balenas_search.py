@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pyronas.config import load_config
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 from pyronas.optim.vadam import VAdam
 from pyronas.select.rules import SELECTORS
 

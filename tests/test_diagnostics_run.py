@@ -14,7 +14,7 @@ from pyronas.analysis.diagnostics import diagnose, load_search, read_netcdf
 from pyronas.analysis.hessian import arch_hessian_eig
 from pyronas.cli import main
 from pyronas.config import load_config
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 
 
 def assert_png(path):
@@ -36,7 +36,7 @@ def _tiny_search(out_dir, seed: int) -> Search:
             "epochs": 2,
             "steps_per_epoch": 3,
             "eval_batches": 1,
-            "hessian_every": 1,
+            "callbacks": [{"name": "hessian", "params": {"every": 1}}],
         },
     )
     search = Search(cfg, out_dir)
@@ -56,7 +56,7 @@ def test_hessian_tracked_per_epoch_and_reproducible_from_the_checkpoint(runs):
     eigs = [m.get("hessian_eig") for m in search0.metrics]
     assert len(eigs) == 2 and all(isinstance(v, float) and math.isfinite(v) for v in eigs)
     assert plots.hessian_curve(plots.load_metrics(run0))[1].tolist() == eigs
-    again = arch_hessian_eig(load_search(run0))  # same state, same fixed batch, same start vector
+    again = arch_hessian_eig(load_search(run0).state)  # same state, same fixed batch, same start vector
     assert again == pytest.approx(eigs[-1], rel=1e-4)
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from pyronas.config import ConfigError, load_config
+from pyronas.infer import Search, load_run, make_objective
 from pyronas.infer.program import SupernetModel
-from pyronas.infer.search import Search, load_run, make_objective
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.registry import build

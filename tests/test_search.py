@@ -8,7 +8,7 @@ import torch
 from pyronas.callbacks.base import Callback
 from pyronas.config import ConfigError, load_config
 from pyronas.data.datasets import load_dataset
-from pyronas.infer.search import NonFiniteLossError, Search, load_run, run_search
+from pyronas.infer import NonFiniteLossError, Search, load_run, run_search
 from tests.conftest import needs_fmnist
 
 TINY = [

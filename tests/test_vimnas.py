@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from pyronas.config import load_config
 from pyronas.distributions import molchanov_kl
 from pyronas.guides.vim import VIMGuide
+from pyronas.infer import make_objective
 from pyronas.infer.objectives import Objective
 from pyronas.infer.program import SupernetModel, alpha_site
-from pyronas.infer.search import make_objective
 from pyronas.models.flat import FlatPrior
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet

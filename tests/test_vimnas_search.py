@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyronas.config import load_config
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 from tests.conftest import needs_fmnist
 
 ROOT = Path(__file__).resolve().parent.parent

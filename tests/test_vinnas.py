@@ -11,9 +11,9 @@ from pyro import poutine
 
 from pyronas.config import load_config
 from pyronas.distributions import molchanov_kl
+from pyronas.infer import Search, make_objective
 from pyronas.infer.objectives import TermContext, entropy_of_expected_weights
 from pyronas.infer.program import SupernetModel
-from pyronas.infer.search import Search, make_objective
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.registry import build

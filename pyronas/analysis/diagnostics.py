@@ -269,8 +269,8 @@ def diagnose_guides(
 
 def load_search(run: str | os.PathLike):
     """The trained ``Search`` of a run folder, or of a checkpoint file inside one
-    (``pyronas.infer.search.load_run``)."""
-    from pyronas.infer.search import load_run  # the engine; imported late so this module does not need it
+    (``pyronas.infer.load_run``)."""
+    from pyronas.infer import load_run  # the engine; imported late so this module does not need it
 
     run = Path(run)
     if run.is_file():

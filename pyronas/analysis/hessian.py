@@ -10,9 +10,10 @@ iteration only needs products H v, obtained by double backprop (Pearlmutter 1994
 and converges to the eigenvalue of largest magnitude; the Rayleigh quotient vᵀ H v / vᵀ v of
 the iterate is returned (signed).
 
-``arch_hessian_eig(search)`` applies it to the architecture-split loss of a running search, and
-the ``HessianTracker`` callback (config ``search.callbacks: [{name: hessian, params: {every: 1}}]``)
-stores it per epoch as ``hessian_eig`` in ``metrics.json``.
+``arch_hessian_eig(state)`` applies it to the architecture-split loss of a running search. The one
+way to track it during a search is the ``hessian`` callback (``pyronas/callbacks/hessian.py``, config
+``search.callbacks: [{name: hessian, params: {every: 5}}]``), which adds ``hessian_eig`` to the
+metrics row (``metrics.json``) of every ``every``-th epoch and of the last one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from pyronas.infer.search import Search
+    from pyronas.infer.runner import SearchState
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def dominant_eigenvalue(
     return eig
 
 
-def arch_hessian_eig(search: Search, batch_size: int | None = None, iters: int = 20, tol: float = 1e-4) -> float:
+def arch_hessian_eig(search: SearchState, batch_size: int | None = None, iters: int = 20, tol: float = 1e-4) -> float:
     """Dominant eigenvalue of ∇²_α L_arch at the search's current state (Zela et al. 2020).
 
     L_arch is the search objective on a FIXED batch of the architecture split (its first

@@ -11,23 +11,27 @@ import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyronas.infer.search import Search
+    from pyronas.infer.runner import SearchState
 
 
 class Callback:
-    """Hooks called by ``pyronas.infer.search.Search``; stateful callbacks implement ``state_dict``."""
+    """Hooks called by the search runner (``pyronas.infer.runner.Search``) with its ``SearchState``
+    (fields: cfg, space, model, supernet, guide, svi, weight_data, arch_data, device, out_dir, epoch,
+    step, global_step, history, metrics, row; methods: op_probs, evaluate, predict, loss,
+    arch_parameters, rebuild_optimizers). ``on_epoch_end`` may add numbers to ``search.row``, the
+    metrics row of the epoch that ends. Stateful callbacks implement ``state_dict``."""
 
-    def on_search_start(self, search: Search) -> None: ...
+    def on_search_start(self, search: SearchState) -> None: ...
 
-    def on_resume(self, search: Search) -> None:
+    def on_resume(self, search: SearchState) -> None:
         """Called after ``load_state_dict`` and before the network/guide states are loaded, so a
         callback that changed the network's structure (pruning, widening) can re-apply it."""
 
-    def on_step_end(self, search: Search, step: int) -> None: ...
+    def on_step_end(self, search: SearchState, step: int) -> None: ...
 
-    def on_epoch_end(self, search: Search, epoch: int) -> None: ...
+    def on_epoch_end(self, search: SearchState, epoch: int) -> None: ...
 
-    def on_search_end(self, search: Search) -> None: ...
+    def on_search_end(self, search: SearchState) -> None: ...
 
     def state_dict(self) -> dict[str, Any]:
         return {}

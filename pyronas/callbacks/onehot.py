@@ -14,17 +14,16 @@ engine's own ``search.record_every_steps`` covers epoch 0 only, which is still w
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from pyronas.callbacks.base import Callback
+from pyronas.io import atomic_write_json
 
 if TYPE_CHECKING:
-    from pyronas.infer.search import Search
+    from pyronas.infer.runner import SearchState
 
 FILENAME = "onehot.json"
 
@@ -34,7 +33,7 @@ def onehotness(probs: dict[str, torch.Tensor]) -> float:
     return float(torch.stack([p.max(-1).values.mean() for p in probs.values()]).mean())
 
 
-def convergence_row(search: Search) -> dict[str, Any]:
+def convergence_row(search: SearchState) -> dict[str, Any]:
     """One-hotness and the first normal edge's op probabilities of the current guide."""
     probs = search.op_probs()
     kind = search.space.cell_kinds[0]
@@ -60,24 +59,21 @@ class OneHotRecord(Callback):
         self.every_steps, self.first_epochs = every_steps, first_epochs
         self.rows: list[dict[str, Any]] = []
 
-    def on_search_start(self, search: Search) -> None:
+    def on_search_start(self, search: SearchState) -> None:
         if not self.rows:
             self.rows.append({"epoch": 0, "step": 0, "at": "start", **convergence_row(search)})
 
-    def on_step_end(self, search: Search, step: int) -> None:
+    def on_step_end(self, search: SearchState, step: int) -> None:
         first = search.cfg.search.warmup_epochs
         if not self.every_steps or not first <= search.epoch < first + self.first_epochs:
             return
         if step % self.every_steps == 0:
             self.rows.append({"epoch": search.epoch, "step": step, "at": "step", **convergence_row(search)})
 
-    def on_epoch_end(self, search: Search, epoch: int) -> None:
+    def on_epoch_end(self, search: SearchState, epoch: int) -> None:
         self.rows.append({"epoch": epoch, "step": search.global_step, "at": "epoch_end", **convergence_row(search)})
         if search.out_dir is not None:
-            path = Path(search.out_dir) / FILENAME
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.rows, indent=1))
-            os.replace(tmp, path)
+            atomic_write_json(Path(search.out_dir) / FILENAME, self.rows)
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": list(self.rows)}

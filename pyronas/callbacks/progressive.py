@@ -414,10 +414,10 @@ class Progressive(Callback):
                 search.supernet, search.model, search.guide, self.num_ops[s], self.partial_channels[s], lineage=lineage
             )
             self.structure = {"op_names": op_names, "partial_channels": self.partial_channels[s]}
-            old_w, old_a = search.opt_w, search.opt_a
+            old_w, old_a = search.svi.weight_optim, search.svi.arch_optim
             search.rebuild_optimizers()
-            carry_optimizer_state(old_w, search.opt_w, lineage)
-            carry_optimizer_state(old_a, search.opt_a, lineage)
+            carry_optimizer_state(old_w, search.svi.weight_optim, lineage)
+            carry_optimizer_state(old_a, search.svi.arch_optim, lineage)
             log.info(
                 "progressive: stage %d: %s ops per edge, partial channels K = %d",
                 s, {k: len(v[0]) for k, v in op_names.items()}, self.partial_channels[s],

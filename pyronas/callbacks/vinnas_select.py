@@ -9,21 +9,21 @@ after pruning at log λ ≥ ``threshold`` (the paper's "# Params"). Every epoch 
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING
 
 from pyronas.callbacks.base import Callback
+from pyronas.io import atomic_write_json
 from pyronas.nn.bayesian import PRUNE_THRESHOLD, NormalWeights, Sparsity, sparsity
 from pyronas.select.rules import select
 
 if TYPE_CHECKING:
-    from pyronas.infer.search import Search
+    from pyronas.infer.runner import SearchState
 
 log = logging.getLogger(__name__)
 
 
-def _weights_of(search: Search) -> NormalWeights | None:
+def _weights_of(search: SearchState) -> NormalWeights | None:
     w = getattr(search.guide, "weights", None)
     return w if isinstance(w, NormalWeights) and w.names else None
 
@@ -38,16 +38,16 @@ class VinnasSelect(Callback):
     def __init__(self, threshold: float = PRUNE_THRESHOLD):
         self.threshold = threshold
 
-    def sparsity(self, search: Search) -> Sparsity | None:
+    def sparsity(self, search: SearchState) -> Sparsity | None:
         w = _weights_of(search)
         return None if w is None else sparsity(w, search.supernet, self.threshold)
 
-    def on_epoch_end(self, search: Search, epoch: int) -> None:
+    def on_epoch_end(self, search: SearchState, epoch: int) -> None:
         s = self.sparsity(search)
-        if s is not None and search.metrics:
-            search.metrics[-1]["nonzero_params"] = s.kept
+        if s is not None:
+            search.row["nonzero_params"] = s.kept
 
-    def on_search_end(self, search: Search) -> None:
+    def on_search_end(self, search: SearchState) -> None:
         genotypes = {rule: select(search, rule, {}) for rule in ("snr", "magnitude")}
         for rule, g in genotypes.items():
             log.info("%s selection: %s", rule, g)
@@ -57,8 +57,7 @@ class VinnasSelect(Callback):
         if search.out_dir is None:
             return
         for rule, g in genotypes.items():
-            g.save(search.out_dir / f"genotype_{rule}.json")
+            atomic_write_json(search.out_dir / f"genotype_{rule}.json", g.to_dict(), indent=2)
         if s is not None:
             info = {"threshold": self.threshold, "nonzero_params": s.kept, "total_params": s.total}
-            with open(search.out_dir / "sparsity.json", "w") as f:
-                json.dump(info, f, indent=1)
+            atomic_write_json(search.out_dir / "sparsity.json", info)

@@ -125,9 +125,12 @@ class ArchGuide(nn.Module):
     Attributes:
         supports_second_order: False where the unrolled 2nd-order DARTS gradient would be wrong
             (e.g. Dirichlet ``rsample`` is once-differentiable); the search refuses ``order: 2``.
+        shared_draw: True where one draw of the guide serves both steps of a bilevel iteration
+            (VIM-NAS Alg. 1 line 3); the engine then replays the same noise in both losses.
     """
 
     supports_second_order: bool = True
+    shared_draw: bool = False
 
     def __init__(self, model: SupernetModel):
         super().__init__()

@@ -1,7 +1,8 @@
 """Architecture selection rules: from a trained guide to a discrete genotype.
 
 A rule is a function ``rule(search, **params) -> Genotype`` registered under a name used in
-``select.rule``; ``search`` gives access to the space, supernet, model, guide and data.
+``select.rule``; ``search`` is the runner's ``SearchState`` (``pyronas.infer.runner``): the space,
+supernet, model, guide, data splits, config and ``op_probs()``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from pyronas.nn.spaces import Genotype
 
 if TYPE_CHECKING:
-    from pyronas.infer.search import Search
+    from pyronas.infer.runner import SearchState
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,14 @@ def register_selector(name: str) -> Callable[[Selector], Selector]:
     return deco
 
 
-def select(search: Search, rule: str, params: dict[str, Any]) -> Genotype:
+def select(search: SearchState, rule: str, params: dict[str, Any]) -> Genotype:
     if rule not in SELECTORS:
         raise ValueError(f"select.rule: unknown rule {rule!r} (known: {', '.join(SELECTORS)})")
     return SELECTORS[rule](search, **params)
 
 
 @register_selector("mean")
-def select_mean(search: Search) -> Genotype:
+def select_mean(search: SearchState) -> Genotype:
     """Strongest op per edge of the expected mixing weights E_q[w] (softmax α for DARTS, the Dirichlet
     mean β/Σβ for DrNAS, eq. 4), then the space's derivation rule."""
     return search.space.derive(search.op_probs())
@@ -51,7 +52,7 @@ def positive_snr(loc, scale):
 
 
 @register_selector("snr")
-def select_snr(search: Search) -> Genotype:
+def select_snr(search: SearchState) -> Genotype:
     """Strongest op per edge by the positive SNR μ_α / σ_α² of a Gaussian guide, then the space's
     derivation rule (VINNAS IV-C; its default selection)."""
     loc_scale = search.guide.loc_scale()
@@ -61,14 +62,14 @@ def select_snr(search: Search) -> Genotype:
 
 
 # --- BaLeNAS selection (issue 6): argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------
-def _full_weights(search: Search, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _full_weights(search: SearchState, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mixing weights over the full op set of the space for one draw ``{kind: [edges, ops]}``."""
     return {k: search.supernet.to_full(k, search.guide.to_weights(a).detach()).cpu() for k, a in alpha.items()}
 
 
 @register_selector("magnitude")
 @register_selector("loc")
-def select_loc(search: Search) -> Genotype:
+def select_loc(search: SearchState) -> Genotype:
     """Strongest op per edge of the mixing weights at the mean of a Gaussian q(α), to_weights(μ)
     (softmax of μ): VINNAS' magnitude rule (IV-C) = BaLeNAS' argmax of μ (sec. 3.3); then the space's
     derivation rule."""
@@ -79,7 +80,7 @@ def select_loc(search: Search) -> Genotype:
 
 
 def sample_and_score(
-    search: Search, score: Callable[[Genotype], float], num_samples: int = 100, seed: int = 0
+    search: SearchState, score: Callable[[Genotype], float], num_samples: int = 100, seed: int = 0
 ) -> tuple[Genotype, list[Genotype], list[float]]:
     """Draw ``num_samples`` α ~ q(α) (forked RNG seeded with ``seed``), derive their genotypes and
     keep the highest ``score`` (BaLeNAS sec. 3.3 and Algorithm 1, last line). Identical genotypes
@@ -107,7 +108,7 @@ def sample_and_score(
 
 @register_selector("sample_score")
 def select_sample_score(
-    search: Search,
+    search: SearchState,
     num_samples: int = 100,
     proxy: str = "synflow",
     C: int | None = None,

@@ -11,10 +11,8 @@ as JSON next to an atomic checkpoint that a run resumes from.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,13 +23,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm.auto import tqdm
 
 from pyronas.config import ConfigError, DataConfig, OutputConfig, load_into
 from pyronas.data.augment import Augment
 from pyronas.data.datasets import load_dataset
+from pyronas.io import atomic_write_json, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
+from pyronas.progress import Progress
 from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
 
 logger = logging.getLogger(__name__)
@@ -131,18 +130,6 @@ def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int =
     return correct / len(x), loss / len(x)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _write_json(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
-
-
 class Trainer:
     """Retrain the discrete network of ``genotype`` on in-memory tensors.
 
@@ -227,7 +214,7 @@ class Trainer:
         path = Path(path)
         if path.is_dir():
             path = path / CHECKPOINT
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=False))
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
         logger.info("resumed %s at epoch %d", path, self.epoch)
 
     # ----------------------------------------------------------------------------- loop
@@ -238,8 +225,12 @@ class Trainer:
             loss = loss + self.cfg.aux_weight * F.cross_entropy(aux, y, label_smoothing=self.cfg.label_smoothing)
         return loss, logits
 
-    def train_epoch(self) -> dict:
-        """One epoch over a fresh permutation of the training set."""
+    def steps_per_epoch(self) -> int:
+        steps = math.ceil(len(self.x_train) / self.batch_size)
+        return steps if self.cfg.steps_per_epoch is None else min(steps, self.cfg.steps_per_epoch)
+
+    def train_epoch(self, progress: Progress | None = None) -> dict:
+        """One epoch over a fresh permutation of the training set (``progress`` advances per step)."""
         cfg, net = self.cfg, self.net
         lr = cosine_lr(self.epoch, cfg.epochs, cfg.lr, cfg.lr_min)
         for group in self.optimizer.param_groups:
@@ -249,9 +240,7 @@ class Trainer:
         net.train()
         n = len(self.x_train)
         perm = torch.randperm(n, generator=self.generator)
-        steps = math.ceil(n / self.batch_size)
-        if cfg.steps_per_epoch is not None:
-            steps = min(steps, cfg.steps_per_epoch)
+        steps = self.steps_per_epoch()
         total_loss, correct, seen = 0.0, 0, 0
         for step in range(steps):
             idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
@@ -270,6 +259,8 @@ class Trainer:
             total_loss += loss.item() * len(idx)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(idx)
+            if progress is not None:
+                progress.update(1, epoch=self.epoch, loss=f"{loss.item():.3f}")
         return {
             "epoch": self.epoch,
             "lr": lr,
@@ -285,17 +276,11 @@ class Trainer:
         stop = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-        bar = tqdm(
-            total=cfg.epochs,
-            initial=self.epoch,
-            desc="train",
-            disable=not cfg.progress,
-            leave=False,
-            dynamic_ncols=True,
-        )
+        steps = self.steps_per_epoch()
+        bar = Progress(cfg.epochs * steps, self.epoch * steps, desc="train", enabled=cfg.progress)
         while self.epoch < stop:
             start = time.perf_counter()
-            record = self.train_epoch()
+            record = self.train_epoch(bar)
             if (self.epoch + 1) % cfg.eval_every == 0 or self.epoch + 1 == cfg.epochs:
                 record["test_acc"], record["test_loss"] = evaluate(
                     self.net, self.x_test, self.y_test, self.eval_batch_size
@@ -304,10 +289,9 @@ class Trainer:
             self.history.append(record)
             self.epoch += 1
             logger.info("epoch %d %s", self.epoch, record)
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['train_loss']:.3f}", acc=f"{record.get('test_acc', float('nan')):.3f}")
+            bar.update(0, acc=f"{record.get('test_acc', float('nan')):.3f}")
             if self.out_dir is not None:
-                _atomic_save(self.state_dict(), self.out_dir / CHECKPOINT)
+                save_checkpoint(self.state_dict(), self.out_dir / CHECKPOINT)
         bar.close()
         return self.report()
 
@@ -340,7 +324,7 @@ class Trainer:
             extra=extra,
         )
         if self.out_dir is not None:
-            _write_json(asdict(result), self.out_dir / METRICS)
+            atomic_write_json(self.out_dir / METRICS, asdict(result), indent=2)
         return result
 
 

@@ -1,0 +1,547 @@
+"""The search runner: a config in, a genotype and a run folder out, around ``BilevelSVI``.
+
+``Search(cfg, out_dir).run()`` builds the data split, supernet, Pyro model and guide, objective and
+optimizers from the config, then runs epochs of ``BilevelSVI.step`` (``pyronas.infer.engine``),
+evaluates the plug-in prediction on the architecture split after every epoch, keeps the history and
+metrics, writes the run folder atomically (``pyronas.io``) and checkpoints after every epoch (and on
+Ctrl-C), so ``run_search(..., resume=True)`` continues bit-exactly, mid-epoch included.
+
+Plug-ins -- callbacks (``pyronas.callbacks``) and selection rules (``pyronas.select.rules``) -- see a
+``SearchState``, not the runner. The runner knows no method by name.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyro
+import torch
+import torch.nn.functional as F
+import yaml
+from pyro import poutine
+
+from pyronas.callbacks.base import Callback, load_callback
+from pyronas.config import Config, ConfigError, load_config
+from pyronas.data.datasets import Batches, Dataset, bilevel_split, load_dataset
+from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
+from pyronas.infer.objectives import TERMS as _TERMS
+from pyronas.infer.objectives import Objective, Schedule, SiteRecorder, TermSpec
+from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.io import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
+from pyronas.nn.spaces import Genotype, SearchSpace, get_space
+from pyronas.nn.supernet import Supernet
+from pyronas.optim.factory import lr_at, make_optimizer, set_lr
+from pyronas.progress import Progress
+from pyronas.registry import build
+from pyronas.runtime import Runtime
+from pyronas.select.rules import select
+
+__all__ = ["CHECKPOINT", "NonFiniteLossError", "Search", "SearchState", "load_run", "make_objective", "run_search"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def make_objective(cfg: Config) -> Objective:
+    """The ELBO named in ``objective.elbo`` plus the configured extra terms and KL weights."""
+    oc = cfg.objective
+    elbo_cls = pyro.infer.TraceMeanField_ELBO if oc.elbo == "meanfield" else pyro.infer.Trace_ELBO
+    terms = []
+    for i, t in enumerate(oc.terms):
+        if t.name not in _TERMS:
+            raise ConfigError(f"objective.terms[{i}].name: unknown term {t.name!r} (known: {', '.join(_TERMS)})")
+        terms.append(TermSpec(t.name, Schedule(t.weight, t.start_epoch, t.end_epoch)))
+    kl = {prefix: Schedule(s.weight, s.start_epoch, s.end_epoch) for prefix, s in oc.kl_scales.items()}
+    return Objective(elbo_cls(num_particles=oc.num_particles), terms, kl)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    pyro.set_rng_seed(seed)
+
+
+def _site_mean(fn: Any, value: torch.Tensor) -> torch.Tensor:
+    try:
+        return fn.mean
+    except (NotImplementedError, AttributeError):
+        return value
+
+
+@dataclass(eq=False)
+class SearchState:
+    """What callbacks and selection rules see of a running search.
+
+    Attributes:
+        cfg: the validated config.
+        space: the search space (``derive``, ``ops``, ``cell_kinds``, ``edge_labels``).
+        model: the ``SupernetModel``; ``supernet`` is ``model.supernet``.
+        guide: the ``ArchGuide``.
+        svi: the ``BilevelSVI`` (``objective``, ``weight_optim``, ``arch_optim``, ``loss``).
+        weight_data, arch_data: the two data splits (on ``device``).
+        device: the torch device.
+        out_dir: the run folder, or None (nothing is written).
+        epoch: the current epoch (0-based; during ``on_epoch_end`` the epoch that just ended).
+        step: steps done in the current epoch.
+        global_step: steps done in all epochs.
+        history: per-epoch op probabilities, one-hotness and genotype.
+        metrics: per-epoch metrics rows (``metrics.json``).
+        row: the metrics row of the epoch that is ending, during ``on_epoch_end``: a callback adds
+            its numbers here (e.g. ``hessian_eig``); None otherwise.
+    """
+
+    cfg: Config
+    space: SearchSpace
+    model: SupernetModel
+    guide: ArchGuide
+    svi: BilevelSVI
+    weight_data: Dataset
+    arch_data: Dataset
+    device: torch.device
+    out_dir: Path | None = None
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    row: dict[str, Any] | None = None
+
+    @property
+    def supernet(self) -> Supernet:
+        return self.model.supernet
+
+    @property
+    def objective(self) -> Objective:
+        return self.svi.objective
+
+    def rebuild_optimizers(self) -> None:
+        """(Re)create both optimizers from ``cfg.optim`` over the current parameters (after the
+        network's structure changed) and hand them to the engine."""
+        oc = self.cfg.optim
+        opt_w = make_optimizer(weight_parameters(self.model, self.guide), oc.weights, "optim.weights")
+        opt_a = make_optimizer(arch_parameters(self.guide), oc.arch, "optim.arch")
+        self.svi.set_optimizers(opt_w, opt_a)
+
+    def arch_parameters(self) -> list[torch.Tensor]:
+        """The parameters the architecture optimizer updates."""
+        return self.svi.arch_params
+
+    def op_probs(self) -> dict[str, torch.Tensor]:
+        """Expected mixing weights per edge over the full op set, ``{kind: [edges, ops]}`` (CPU)."""
+        probs = self.guide.op_probs()
+        return {k: self.supernet.to_full(k, v.detach()).cpu() for k, v in probs.items()}
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits with every latent site at its posterior mean (plug-in prediction)."""
+        n = len(self.arch_data)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            tr = poutine.trace(self.guide).get_trace(x, None, n)
+            data = {
+                name: _site_mean(s["fn"], s["value"])
+                for name, s in tr.nodes.items()
+                if s["type"] == "sample" and not s["is_observed"] and name != "data"
+            }
+            return poutine.condition(self.model, data=data)(x, None, n)
+
+    @torch.no_grad()
+    def evaluate(self, data: Dataset, max_batches: int | None = None) -> dict[str, float]:
+        """Loss and accuracy of the plug-in prediction on ``data``."""
+        self.model.eval()
+        bs = self.cfg.data.eval_batch_size
+        loss, correct, seen = 0.0, 0, 0
+        for b in range(0, len(data), bs):
+            if max_batches is not None and b // bs >= max_batches:
+                break
+            x, y = data.x[b : b + bs], data.y[b : b + bs]
+            logits = self.predict(x)
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct += (logits.argmax(-1) == y).sum().item()
+            seen += len(y)
+        self.model.train()
+        return {"loss": loss / max(seen, 1), "acc": correct / max(seen, 1)}
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, n_data: int, progress: float) -> tuple[torch.Tensor, SiteRecorder]:
+        """The search objective on a batch (``BilevelSVI.loss``)."""
+        return self.svi.loss(x, y, n_data, progress)
+
+
+def weight_parameters(model: SupernetModel, guide: ArchGuide) -> list[torch.nn.Parameter]:
+    """Network weights: the supernet's, the prior's, and the guide's q(w) parameters."""
+    arch = {id(p) for p in guide.arch_parameters()}
+    out, seen = [], set()
+    for p in list(model.parameters()) + list(guide.weight_parameters()):
+        if id(p) not in arch and id(p) not in seen and p.requires_grad:
+            seen.add(id(p))
+            out.append(p)
+    return out
+
+
+def arch_parameters(guide: ArchGuide) -> list[torch.nn.Parameter]:
+    return [p for p in guide.arch_parameters() if p.requires_grad]
+
+
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    """Every RNG state as tensors and plain types (loadable with ``weights_only=True``)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    rng = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),  # (version, tuple of ints, gauss or None)
+        "numpy": [str(name), keys.tolist(), int(pos), int(has_gauss), float(cached)],
+    }
+    if device.type == "cuda":
+        rng["cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def _set_rng_state(rng: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(rng["torch"])
+    version, internal, gauss = rng["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    if "cuda" in rng and device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda"], device)
+
+
+class Search:
+    """A configured search: data, supernet, Pyro model and guide, objective, the engine, state.
+
+    Everything the CLI does is a few calls: ``Search(cfg, out_dir).run()`` returns the genotype.
+    ``state`` is what plug-ins see; ``svi`` is the engine a step goes through.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        out_dir: str | Path | None = None,
+        data: Dataset | None = None,
+        model: SupernetModel | None = None,
+        guide: ArchGuide | None = None,
+        objective: Objective | None = None,
+        runtime: Runtime | None = None,
+    ):
+        """Build everything from ``cfg``; ``model`` (with its supernet), ``guide`` and ``objective``
+        may instead be passed in, so a script can swap one piece and keep the rest. Seeds the global
+        RNGs with ``cfg.seed``; leaves Pyro's param store alone (the program keeps its parameters
+        in its modules)."""
+        self.cfg = cfg
+        out = Path(out_dir) if out_dir is not None else None
+        device = torch.device(cfg.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device: 'cuda' requested but CUDA is not available on this machine")
+        seed_everything(cfg.seed)
+        space = get_space(cfg.space)
+
+        dc = cfg.data
+        train = data if data is not None else load_dataset(dc.name, dc.root, True, dc.download, dc.image_size)
+        w_idx, a_idx = bilevel_split(len(train), dc.portion, dc.split, cfg.seed)
+        weight_data = train.subset(w_idx).to(device)
+        arch_data = train.subset(a_idx).to(device)
+        self.weight_batches = Batches(weight_data, dc.batch_size, cfg.seed, dc.augment)
+        self.arch_batches = Batches(arch_data, dc.batch_size, cfg.seed + 1, dc.augment)
+        if len(self.weight_batches) == 0 or len(self.arch_batches) == 0:
+            raise ConfigError(f"data.batch_size: {dc.batch_size} is larger than a split ({len(w_idx)}/{len(a_idx)})")
+
+        if model is None:
+            sc = cfg.supernet
+            supernet = Supernet(
+                space, sc.C, sc.layers, train.shape[0], train.num_classes,
+                sc.layout, sc.partial_channels, sc.track_running_stats,
+            )
+            prior = build("models", cfg.model.name, cfg.model.params, supernet, where="model.params")
+            model = SupernetModel(supernet, prior, cfg.model.label_smoothing)
+        model = model.to(device)
+        if guide is None:
+            guide = build("guides", cfg.guide.name, cfg.guide.params, model, where="guide.params")
+        guide = guide.to(device)
+        if cfg.search.order == 2 and not guide.supports_second_order:
+            raise ConfigError(
+                f"search.order: 2 is not supported by guide {cfg.guide.name!r} "
+                "(its samples are not twice differentiable); use order: 1"
+            )
+        objective = objective if objective is not None else make_objective(cfg)
+        self.callbacks: list[Callback] = [
+            load_callback(c.name, c.params, f"search.callbacks[{i}]") for i, c in enumerate(cfg.search.callbacks)
+        ]
+        oc = cfg.optim
+        try:
+            self.svi = BilevelSVI(
+                model, guide, objective,
+                make_optimizer(weight_parameters(model, guide), oc.weights, "optim.weights"),
+                make_optimizer(arch_parameters(guide), oc.arch, "optim.arch"),
+                weight_size=len(weight_data), arch_size=len(arch_data),
+                order=cfg.search.order, arch_first=cfg.search.arch_first,
+                weight_clip=oc.weights.grad_clip, arch_clip=oc.arch.grad_clip, runtime=runtime,
+            )
+        except ValueError as e:
+            if cfg.search.order == 2 and "order 2" in str(e):
+                raise ConfigError(f"optim.weights.name: {e} (search.order: 2)") from None
+            raise
+        self.state = SearchState(cfg, space, model, guide, self.svi, weight_data, arch_data, device, out)
+        self.step_history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self._accum = {"loss": 0.0, "correct": 0, "seen": 0}
+        for cb in self.callbacks:
+            cb.on_search_start(self.state)
+
+    # --- views of the state (read-only conveniences for scripts and tests) -------------------
+    out_dir = property(lambda self: self.state.out_dir)
+    device = property(lambda self: self.state.device)
+    space = property(lambda self: self.state.space)
+    model = property(lambda self: self.state.model)
+    supernet = property(lambda self: self.state.supernet)
+    guide = property(lambda self: self.state.guide)
+    weight_data = property(lambda self: self.state.weight_data)
+    arch_data = property(lambda self: self.state.arch_data)
+    epoch = property(lambda self: self.state.epoch)
+    step_in_epoch = property(lambda self: self.state.step)
+    global_step = property(lambda self: self.state.global_step)
+    history = property(lambda self: self.state.history)
+    metrics = property(lambda self: self.state.metrics)
+    opt_w = property(lambda self: self.svi.weight_optim)
+    opt_a = property(lambda self: self.svi.arch_optim)
+
+    @property
+    def objective(self) -> Objective:
+        return self.svi.objective
+
+    @objective.setter
+    def objective(self, objective: Objective) -> None:
+        self.svi.objective = objective
+
+    @property
+    def steps_per_epoch(self) -> int:
+        n = min(len(self.weight_batches), len(self.arch_batches))  # one batch of each split per step
+        return min(n, self.cfg.search.steps_per_epoch) if self.cfg.search.steps_per_epoch else n
+
+    def op_probs(self) -> dict[str, torch.Tensor]:
+        return self.state.op_probs()
+
+    def evaluate(self, data: Dataset, max_batches: int | None = None) -> dict[str, float]:
+        return self.state.evaluate(data, max_batches)
+
+    # --- the loop ----------------------------------------------------------------------------
+    def run(self, progress_bar: bool = True) -> Genotype:
+        """Run (or continue) the search to ``search.epochs`` and return the selected genotype.
+
+        Runs inside a scope of Pyro's param store: whatever the caller keeps there is untouched."""
+        with pyro.get_param_store().scope():
+            return self._run(progress_bar)
+
+    def _run(self, progress_bar: bool) -> Genotype:
+        sc, st = self.cfg.search, self.state
+        if st.out_dir is not None:
+            st.out_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(st.out_dir / "config.yaml", yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
+        bar = Progress(sc.epochs * self.steps_per_epoch, st.epoch * self.steps_per_epoch + st.step,
+                       desc=self.cfg.name, enabled=progress_bar, interval=sc.progress_seconds)
+        try:
+            while st.epoch < sc.epochs:
+                self._run_epoch(bar)
+        except KeyboardInterrupt:
+            log.warning("interrupted at epoch %d step %d; writing checkpoint", st.epoch, st.step)
+            self.save_checkpoint()
+            raise
+        finally:
+            bar.close()
+        if sc.keep == "best" and self.best is not None and self.best["guide"] is not None:
+            log.info("keeping the architecture of epoch %d (lowest arch-split error)", self.best["epoch"])
+            st.guide.load_state_dict(self.best["guide"])
+        genotype = select(st, self.cfg.select.rule, self.cfg.select.params)
+        for cb in self.callbacks:
+            cb.on_search_end(st)
+        if st.out_dir is not None:
+            atomic_write_json(st.out_dir / "genotype.json", genotype.to_dict(), indent=2)
+        log.info("genotype: %s", genotype)
+        return genotype
+
+    def _run_epoch(self, bar: Progress) -> None:
+        sc, st = self.cfg.search, self.state
+        e, steps = st.epoch, self.steps_per_epoch
+        set_lr(self.svi.weight_optim, lr_at(self.cfg.optim.weights, e, sc.epochs))
+        set_lr(self.svi.arch_optim, lr_at(self.cfg.optim.arch, e, sc.epochs))
+        search_arch = e >= sc.warmup_epochs
+        t0 = time.perf_counter()
+        arch_iter = self.arch_batches.epoch(e)
+        for step, (xw, yw) in enumerate(self.weight_batches.epoch(e)):
+            if step >= steps:
+                break
+            xa, ya = next(arch_iter)
+            if step < st.step:  # resuming inside an epoch
+                continue
+            try:
+                r = self.svi.step((xw, yw), (xa, ya), progress=e + step / steps, update_arch=search_arch)
+            except NonFiniteLossError as err:
+                ckpt = st.out_dir / CHECKPOINT if st.out_dir else None
+                raise NonFiniteLossError(
+                    f"{err} at epoch {e}, step {step}; stopping. "
+                    f"Last good checkpoint kept: {ckpt if ckpt and ckpt.exists() else 'none'}"
+                ) from err
+            loss = r.weight_loss.item()
+            self._accum["loss"] += loss * len(yw)
+            if r.logits is not None:
+                self._accum["correct"] += int((r.logits.argmax(-1) == yw).sum())
+            self._accum["seen"] += len(yw)
+            st.step = step + 1
+            st.global_step += 1
+            if sc.record_every_steps and e == 0 and st.global_step % sc.record_every_steps == 0:
+                self.step_history.append({"step": st.global_step, **_record(st.op_probs())})
+            for cb in self.callbacks:
+                cb.on_step_end(st, st.global_step)
+            bar.update(1, epoch=e, loss=f"{loss:.3f}")
+        self._end_epoch(time.perf_counter() - t0)
+
+    def _end_epoch(self, seconds: float) -> None:
+        st, a = self.state, self._accum
+        e = st.epoch
+        val = st.evaluate(st.arch_data, self.cfg.search.eval_batches)
+        probs = st.op_probs()  # once per epoch: the history row and its genotype share it
+        rec = _record(probs)
+        genotype = st.space.derive(probs)  # the "mean" selection rule
+        row = {
+            "epoch": e,
+            "train_loss": a["loss"] / max(a["seen"], 1),
+            "train_acc": a["correct"] / max(a["seen"], 1),
+            "val_loss": val["loss"],
+            "val_acc": val["acc"],
+            "onehot": rec["onehot"],
+            "lr_weights": self.svi.weight_optim.param_groups[0]["lr"],
+            "seconds": seconds,
+        }
+        st.metrics.append(row)
+        st.history.append({"epoch": e, **rec, "genotype": genotype.to_dict()})
+        if self.best is None or val["acc"] > self.best["val_acc"]:
+            # the guide's state is copied only when it will be used
+            state = copy.deepcopy(st.guide.state_dict()) if self.cfg.search.keep == "best" else None
+            self.best = {"epoch": e, "val_acc": val["acc"], "guide": state}
+        log.info(
+            "epoch %d: train loss %.4f acc %.3f | arch-split loss %.4f acc %.3f | one-hot %.3f | %s (%.1fs)",
+            e, row["train_loss"], row["train_acc"], row["val_loss"], row["val_acc"], row["onehot"], genotype, seconds,
+        )
+        st.row = row
+        try:
+            for cb in self.callbacks:
+                cb.on_epoch_end(st, e)
+        finally:
+            st.row = None
+        st.epoch, st.step = e + 1, 0
+        self._accum = {"loss": 0.0, "correct": 0, "seen": 0}
+        self.write_outputs()
+        self.save_checkpoint()
+
+    # --- outputs and checkpoints -------------------------------------------------------------
+    def write_outputs(self) -> None:
+        out = self.state.out_dir
+        if out is None:
+            return
+        atomic_write_json(out / "history.json", self.state.history)
+        atomic_write_json(out / "metrics.json", self.state.metrics)
+        if self.step_history:
+            atomic_write_json(out / "steps.json", self.step_history)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a resume needs, as tensors and plain types only."""
+        st = self.state
+        return {
+            "config": self.cfg.to_dict(),
+            "epoch": st.epoch,
+            "step_in_epoch": st.step,
+            "global_step": st.global_step,
+            "accum": dict(self._accum),
+            "model": st.model.state_dict(),
+            "guide": st.guide.state_dict(),
+            "opt_w": self.svi.weight_optim.state_dict(),
+            "opt_a": self.svi.arch_optim.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
+            "history": st.history,
+            "step_history": self.step_history,
+            "metrics": st.metrics,
+            "best": self.best,
+            "rng": _rng_state(st.device),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        st = self.state
+        for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
+            cb.load_state_dict(s)
+            cb.on_resume(st)
+        st.model.load_state_dict(state["model"])
+        st.guide.load_state_dict(state["guide"])
+        st.rebuild_optimizers()
+        self.svi.weight_optim.load_state_dict(state["opt_w"])
+        self.svi.arch_optim.load_state_dict(state["opt_a"])
+        st.epoch, st.step, st.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
+        self._accum = dict(state["accum"])
+        st.history, self.step_history = state["history"], state["step_history"]
+        st.metrics, self.best = state["metrics"], state["best"]
+        _set_rng_state(state["rng"], st.device)
+
+    def save_checkpoint(self) -> None:
+        """Write ``checkpoint.pt`` atomically (``pyronas.io.save_checkpoint``)."""
+        if self.state.out_dir is None or not self.cfg.output.checkpoint:
+            return
+        save_checkpoint(self.state_dict(), self.state.out_dir / CHECKPOINT)
+
+
+def _record(probs: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Op probabilities per edge and one-hotness (mean over edges of the largest op probability)."""
+    return {
+        "op_probs": {k: v.tolist() for k, v in probs.items()},
+        "onehot": float(torch.stack([v.max(-1).values.mean() for v in probs.values()]).mean()),
+    }
+
+
+def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, data: Dataset | None = None) -> Search:
+    """Rebuild a run's ``Search`` (config, supernet, model, guide, history) from its folder and
+    checkpoint, e.g. for diagnostics or to continue it. The checkpoint is read with
+    ``pyronas.io.load_checkpoint`` (tensors and plain types only)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    ckpt = Path(checkpoint) if checkpoint else run_dir / CHECKPOINT
+    for p in (cfg_path, ckpt):
+        if not p.exists():
+            raise FileNotFoundError(f"{p} does not exist: is {run_dir} a pyronas run folder?")
+    search = Search(load_config(cfg_path), run_dir, data=data)
+    search.load_state_dict(load_checkpoint(ckpt, map_location=search.device))
+    return search
+
+
+def run_search(
+    cfg: Config, out_dir: str | Path | None = None, resume: bool = False, progress_bar: bool = True,
+    data: Dataset | None = None,
+) -> Genotype:
+    """Run a search from a config (the CLI's ``pyronas search``), logging into ``out_dir/search.log``.
+
+    Pyro's validation is off during the search (it checks every distribution's arguments on every
+    step) and restored afterwards."""
+    out = Path(out_dir or cfg.output.dir or Path("runs") / cfg.name)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out / "search.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("pyronas")
+    root.addHandler(handler)
+    level = root.level
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    try:
+        if resume:
+            search = load_run(out, data=data)
+            log.info("resuming %s at epoch %d step %d", out, search.epoch, search.step_in_epoch)
+        else:
+            search = Search(cfg, out, data=data)
+        with pyro.validation_enabled(False):
+            return search.run(progress_bar)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
