@@ -125,7 +125,7 @@ def run_jobs(
 def search_job(config: str, overrides: list[str], out_dir: str) -> str:
     """One ``pyronas search`` in ``out_dir`` (no progress bar); returns the genotype's string form."""
     from pyronas.config import load_config
-    from pyronas.infer.search import run_search
+    from pyronas.infer import run_search
 
     return str(run_search(load_config(config, overrides), out_dir, progress_bar=False))
 
