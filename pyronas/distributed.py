@@ -33,6 +33,7 @@ __all__ = [
     "DistributedRuntime",
     "World",
     "all_gather_objects",
+    "average_gradients",
     "barrier",
     "broadcast_state",
     "init_from_env",
@@ -103,6 +104,26 @@ def all_gather_objects(obj: object, world: World) -> list[object]:
     return out
 
 
+def _average(tensors: list[torch.Tensor], world: World) -> None:
+    """Replace each tensor by its mean over the ranks (one flat all-reduce)."""
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world.size
+    offset = 0
+    for t in tensors:
+        t.copy_(flat[offset : offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+@torch.no_grad()
+def average_gradients(params, world: World) -> None:
+    """``p.grad ← (1/K) Σ_r p.grad_r`` for every parameter with a gradient (after ``loss.backward()``)."""
+    if world.active:
+        grads = [p.grad for p in params if p.grad is not None]
+        if grads:
+            _average(grads, world)
+
+
 class DistributedRuntime(Runtime):
     """Wraps a ``Runtime``: its gradients averaged across the ranks of ``world`` (one flat all-reduce).
 
@@ -120,20 +141,11 @@ class DistributedRuntime(Runtime):
         grads = self.inner.grad(loss, params, level, retain_graph=retain_graph)
         if not self.world.active:
             return grads
-        used = [g for g in grads if g is not None]
-        if not used:
-            return grads
-        flat = torch.cat([g.reshape(-1) for g in used])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        flat /= self.world.size
-        out, offset = [], 0
-        for g in grads:
-            if g is None:
-                out.append(None)
-                continue
-            out.append(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
-        return out
+        used = [g.clone() for g in grads if g is not None]
+        if used:
+            _average(used, self.world)
+        it = iter(used)
+        return [None if g is None else next(it) for g in grads]
 
     def step(self, optimizer, level):
         self.inner.step(optimizer, level)

@@ -149,3 +149,35 @@ def test_single_process_is_untouched(world, monkeypatch):
     from pyronas.distributed import init_from_env
 
     assert init_from_env() == World()
+
+
+def _train_rank(rank: int, world: int, port: int, out: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    from pyronas.nn.spaces import Genotype
+    from pyronas.train.protocol import NetworkSection, Trainer, TrainSection
+
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(128, 1, 12, 12, generator=g), torch.randint(0, 10, (128,), generator=g),
+            torch.randn(32, 1, 12, 12, generator=g), torch.randint(0, 10, (32,), generator=g))
+    genotype = Genotype.from_nb201_string(
+        "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|")
+    trainer = Trainer(genotype, NetworkSection(C=4, layers=1, auxiliary=False),
+                      TrainSection(epochs=2, lr=0.05, progress=False), data, 10, batch_size=16,
+                      out_dir=Path(out) / "run", seed=3)
+    trainer.run()
+    flat = torch.cat([p.detach().reshape(-1) for p in trainer.net.parameters()])
+    torch.save(flat, Path(out) / f"params{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_two_rank_retraining_keeps_ranks_identical_and_rank0_writes(tmp_path):
+    mp.spawn(_train_rank, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    p0, p1 = torch.load(tmp_path / "params0.pt"), torch.load(tmp_path / "params1.pt")
+    assert torch.equal(p0, p1)
+    assert (tmp_path / "run" / "train_metrics.json").exists()

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from pyronas.config import ConfigError
-from pyronas.sweep import Job, parse_seeds, require_ray, run_bo_async, run_jobs, sweep
+from pyronas.sweep import Job, parse_seeds, require_ray, run_bo_async, run_jobs
 
 ray = pytest.importorskip("ray")
 # the workers cannot import this test module: ship its functions by value
@@ -58,18 +58,6 @@ def test_a_failed_job_is_reported_and_the_others_kept(local_ray):
     assert "ValueError: bad 1" in results[1].error
 
 
-def test_seed_sweep_writes_one_run_folder_per_seed(local_ray, tmp_path):
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump(TINY))
-    results = sweep(str(cfg), [0, 1], tmp_path / "runs")
-    assert all(r.ok for r in results), [r.error for r in results]
-    for seed, r in zip([0, 1], results, strict=True):
-        run = tmp_path / "runs" / f"seed{seed}"
-        genotype = json.loads((run / "genotype.json").read_text())
-        assert genotype["string"] == r.value
-        assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == seed
-
-
 def test_async_bo_keeps_workers_busy_without_repeats(local_ray):
     from pyronas.bo.config import BOConfig
     from pyronas.bo.loop import BayesOpt
@@ -99,3 +87,17 @@ def test_propose_never_repeats_a_pending_architecture():
     first = bo.propose()[0]
     second = bo.propose(pending=[first])[0]
     assert key(second) != key(first)
+
+
+def test_cli_sweep(local_ray, tmp_path, capsys):
+    from pyronas.cli import main
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(TINY))
+    assert main(["sweep", "--config", str(cfg), "--seeds", "0-1", "--out", str(tmp_path / "sw")]) == 0
+    out = capsys.readouterr().out
+    assert "seed0:" in out and "seed1:" in out and "2/2 ok" in out
+    for seed in (0, 1):
+        run = tmp_path / "sw" / f"seed{seed}"
+        assert f"seed{seed}: {json.loads((run / 'genotype.json').read_text())['string']}" in out
+        assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == seed
