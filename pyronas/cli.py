@@ -180,6 +180,22 @@ def _config_args(p: argparse.ArgumentParser, config_help: str, resume: bool = Tr
         p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``pyronas sweep``: one search per seed as Ray tasks (local Ray, or a cluster with ``--address``)."""
+    from pathlib import Path
+
+    from pyronas.sweep import parse_seeds, sweep
+
+    cfg = load_config(args.config, args.set)  # validated here, before any job starts
+    out = Path(args.out or cfg.output.dir or Path("runs") / f"{cfg.name}-sweep")
+    results = sweep(args.config, parse_seeds(args.seeds), out, args.set, args.address, args.num_cpus,
+                    args.cpus_per_job)
+    for r in results:
+        print(f"{r.name}: {r.value}" if r.ok else f"{r.name}: FAILED {(r.error or '').splitlines()[0]}")
+    print(f"run folders: {out}/seed<k>  ({sum(r.ok for r in results)}/{len(results)} ok)")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian differentiable NAS as Pyro programs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bar")
@@ -207,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--out", help="output folder (default: output.dir or runs/random-<space>)")
     p.set_defaults(func=cmd_random)
+
+    p = sub.add_parser("sweep", help="one search per seed, run as Ray tasks (pip install 'pyronas[ray]')")
+    p.add_argument("--config", required=True, help="YAML search config")
+    p.add_argument("--seeds", required=True, help="seeds, e.g. 0-7 or 0,3,5")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--out", help="output folder (default: output.dir or runs/<name>-sweep); one seed<k>/ per seed")
+    p.add_argument("--address", help="Ray cluster address (ray://host:10001 or auto); default: a local Ray")
+    p.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--cpus-per-job", type=int, default=1, help="CPUs (torch threads) per search (default 1)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("diagnose", help="architecture posterior diagnostics (ArviZ) and figures of one or more runs")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (or checkpoint files); several = chains")

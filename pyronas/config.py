@@ -33,6 +33,7 @@ class SupernetConfig:
     layout: str | None = None
     partial_channels: int = 1
     track_running_stats: bool = False
+    sync_batchnorm: bool = False  # torchrun runs: BatchNorm statistics over all ranks' batches (CUDA only)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,6 +107,12 @@ class BayesOpt:
             row = {k: v for k, v in asdict(ev).items() if k != "wall"} | {"best_observed": self.best_observed()[-1]}
             self.board.write(row, ev.index, genotype=Genotype.from_dict(ev.genotype), walltime=ev.wall)
 
+    def record(self, ev: Evaluation) -> None:
+        """Record an evaluation made outside ``step`` (asynchronous workers) and update the trajectory."""
+        self._record(ev)
+        if self.out_dir is not None:
+            self._write_json("trajectory.json", self.trajectory())
+
     def _write_json(self, name: str, obj) -> None:
         atomic_write_json(self.out_dir / name, obj, indent=2)
 
@@ -160,14 +166,17 @@ class BayesOpt:
                 "observed": ev.value}
 
     # ---------------------------------------------------------------- proposals
-    def _candidates(self, g: torch.Generator) -> tuple[list[Genotype] | None, torch.Tensor, torch.Tensor]:
-        """Candidate genotypes (None when enumerated: decode from op indices) and encodings, minus evaluated ones."""
+    def _candidates(
+        self, g: torch.Generator, pending: Sequence[Genotype] = ()
+    ) -> tuple[list[Genotype] | None, torch.Tensor, torch.Tensor]:
+        """Candidate genotypes (None when enumerated: decode from op indices) and encodings, minus evaluated
+        and pending ones."""
         if self._enumerable:
             keep = torch.ones(self._all_idx.shape[0], dtype=torch.bool)
-            for ev in self.evaluations:
-                keep[row_of(self.space, Genotype.from_dict(ev.genotype))] = False
+            for genotype in [Genotype.from_dict(ev.genotype) for ev in self.evaluations] + list(pending):
+                keep[row_of(self.space, genotype)] = False
             return None, self._all_idx[keep], self._all_X[keep]
-        seen = {ev.arch for ev in self.evaluations}
+        seen = {ev.arch for ev in self.evaluations} | {key(p) for p in pending}
         parents = [Genotype.from_dict(self.evaluations[i].genotype) for i in self._top_indices()]
         cands = [c for c in candidate_genotypes(self.space, parents, self.cfg.n_random, self.cfg.n_mutations, g)
                  if key(c) not in seen]
@@ -177,18 +186,21 @@ class BayesOpt:
         order = sorted(range(len(self.evaluations)), key=lambda i: -self.evaluations[i].value)
         return order[: self.cfg.mutate_top]
 
-    def propose(self) -> list[Genotype]:
-        """The next batch of architectures to evaluate."""
+    def propose(self, pending: Sequence[Genotype] = ()) -> list[Genotype]:
+        """The next batch of architectures to evaluate; ``pending`` are architectures being evaluated
+        elsewhere (asynchronous BO, ``pyronas.sweep.run_bo_async``): never proposed again, and their outcomes
+        fantasised like the batch's own earlier picks."""
         cfg = self.cfg
         g = torch.Generator().manual_seed(self._iteration_seed())
-        n_left = cfg.budget - len(self.evaluations)
+        n_left = cfg.budget - len(self.evaluations) - len(pending)
         q = min(cfg.batch_size, n_left)
         if len(self.evaluations) < cfg.n_init or cfg.acquisition == "random":
             q = min(q, cfg.n_init - len(self.evaluations)) if cfg.acquisition != "random" else q
-            return self._random_new(q, g)
+            return self._random_new(q, g, pending)
         X, y, st, hypers = self.fit()
         self.incumbents.append(self._incumbent(X, y, st, hypers))
-        cands, idx, Xc = self._candidates(g)
+        cands, idx, Xc = self._candidates(g, pending)
+        X_out = torch.stack([self.space.encode(p) for p in pending]) if pending else None
         if Xc.shape[0] == 0:
             raise ValueError(f"bo.budget: every candidate architecture of {self.space.name!r} is already evaluated")
         q = min(q, Xc.shape[0])
@@ -197,9 +209,10 @@ class BayesOpt:
         kappa = ucb_kappa(t, Xc.shape[1], cfg.ucb_delta, cfg.ucb_nu) if cfg.acquisition == "ucb" else 0.0
         chosen: list[int] = []
         for _ in range(q):
-            pending = Xc[chosen] if chosen else None
+            parts = [p for p in (X_out, Xc[chosen] if chosen else None) if p is not None]
             a = integrated_acquisition(X, y, hypers, Xc, cfg.acquisition, kernel=cfg.kernel, xi=xi, kappa=kappa,
-                                       pending=pending, n_fantasies=cfg.n_fantasies, generator=g)
+                                       pending=torch.cat(parts) if parts else None, n_fantasies=cfg.n_fantasies,
+                                       generator=g)
             if chosen:
                 a[chosen] = -float("inf")
             chosen.append(int(a.argmax()))
@@ -207,8 +220,8 @@ class BayesOpt:
             return [decode_op_indices(self.space, idx[c]) for c in chosen]
         return [cands[c] for c in chosen]
 
-    def _random_new(self, q: int, g: torch.Generator) -> list[Genotype]:
-        seen = {ev.arch for ev in self.evaluations}
+    def _random_new(self, q: int, g: torch.Generator, pending: Sequence[Genotype] = ()) -> list[Genotype]:
+        seen = {ev.arch for ev in self.evaluations} | {key(p) for p in pending}
         out: list[Genotype] = []
         for _ in range(1000 * q):
             if len(out) == q:

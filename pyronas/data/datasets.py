@@ -212,12 +212,15 @@ class Batches:
         n = len(self.data)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def epoch(self, e: int):
-        """Yield the ``(x, y)`` batches of epoch ``e``."""
+    def epoch(self, e: int, global_batch: int | None = None):
+        """Yield the ``(x, y)`` batches of epoch ``e``; ``global_batch`` (a multiple of ``batch_size``, for
+        ``pyronas.distributed.ShardedBatches``) yields the batches one process with that batch size reads."""
+        bs = global_batch or self.batch_size
         g = torch.Generator().manual_seed(self.seed * 100_003 + e)
         perm = torch.randperm(len(self.data), generator=g).to(self.data.y.device)
-        for b in range(len(self)):
-            idx = perm[b * self.batch_size : (b + 1) * self.batch_size]
+        n = len(self.data)
+        for b in range(n // bs if self.drop_last else -(-n // bs)):
+            idx = perm[b * bs : (b + 1) * bs]
             x = self.data.x[idx]
             if self.augment:  # standard CIFAR augmentation: pad 4 + random crop, horizontal flip
                 x = random_flip(random_crop(x, 4, g), 0.5, g)

@@ -12,6 +12,7 @@ Plug-ins -- callbacks (``pyronas.callbacks``) and selection rules (``pyronas.sel
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import random
@@ -30,6 +31,14 @@ from pyro import poutine
 from pyronas.callbacks.base import Callback, load_callback
 from pyronas.config import Config, ConfigError, load_config
 from pyronas.data.datasets import Batches, Dataset, bilevel_split, load_dataset
+from pyronas.distributed import (
+    DistributedRuntime,
+    all_gather_objects,
+    broadcast_state,
+    current_world,
+    init_from_env,
+    shard_batches,
+)
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
 from pyronas.infer.objectives import TERMS as _TERMS
 from pyronas.infer.objectives import Objective, Schedule, SiteRecorder, TermSpec
@@ -235,11 +244,15 @@ class Search:
         RNGs with ``cfg.seed``; leaves Pyro's param store alone (the program keeps its parameters
         in its modules)."""
         self.cfg = cfg
-        out = Path(out_dir) if out_dir is not None else None
         device = torch.device(cfg.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device: 'cuda' requested but CUDA is not available on this machine")
-        seed_everything(cfg.seed)
+        # under torchrun: join the process group; rank 0 alone writes the run folder (pyronas.distributed)
+        self.world = init_from_env(device)
+        if self.world.active and device.type == "cuda":
+            device = torch.device("cuda", self.world.local_rank)
+        out = Path(out_dir) if out_dir is not None and self.world.is_main else None
+        seed_everything(cfg.seed + self.world.rank)  # per-rank guide noise; parameters are broadcast below
         space = get_space(cfg.space)
 
         dc = cfg.data
@@ -247,8 +260,8 @@ class Search:
         w_idx, a_idx = bilevel_split(len(train), dc.portion, dc.split, cfg.seed)
         weight_data = train.subset(w_idx).to(device)
         arch_data = train.subset(a_idx).to(device)
-        self.weight_batches = Batches(weight_data, dc.batch_size, cfg.seed, dc.augment)
-        self.arch_batches = Batches(arch_data, dc.batch_size, cfg.seed + 1, dc.augment)
+        self.weight_batches = shard_batches(Batches(weight_data, dc.batch_size, cfg.seed, dc.augment), self.world)
+        self.arch_batches = shard_batches(Batches(arch_data, dc.batch_size, cfg.seed + 1, dc.augment), self.world)
         if len(self.weight_batches) == 0 or len(self.arch_batches) == 0:
             raise ConfigError(f"data.batch_size: {dc.batch_size} is larger than a split ({len(w_idx)}/{len(a_idx)})")
 
@@ -260,6 +273,8 @@ class Search:
             )
             prior = build("models", cfg.model.name, cfg.model.params, supernet, where="model.params")
             model = SupernetModel(supernet, prior, cfg.model.label_smoothing)
+        if self.world.active and cfg.supernet.sync_batchnorm:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(device)
         if guide is None:
             guide = build("guides", cfg.guide.name, cfg.guide.params, model, where="guide.params")
@@ -281,6 +296,9 @@ class Search:
 
             self.callbacks.append(TensorBoard())
         oc = cfg.optim
+        if self.world.active:
+            broadcast_state([model, guide], self.world)
+            runtime = DistributedRuntime(runtime or Runtime(), self.world)
         try:
             self.svi = BilevelSVI(
                 model, guide, objective,
@@ -351,7 +369,8 @@ class Search:
             st.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(st.out_dir / "config.yaml", yaml.safe_dump(self.cfg.to_dict(), sort_keys=False))
         bar = Progress(sc.epochs * self.steps_per_epoch, st.epoch * self.steps_per_epoch + st.step,
-                       desc=self.cfg.name, enabled=progress_bar, interval=sc.progress_seconds)
+                       desc=self.cfg.name, enabled=progress_bar and self.world.is_main,
+                       interval=sc.progress_seconds)
         try:
             while st.epoch < sc.epochs:
                 self._run_epoch(bar)
@@ -476,6 +495,7 @@ class Search:
             "best": self.best,
             "runtime": self.svi.runtime.state_dict(),
             "rng": _rng_state(st.device),
+            "rng_ranks": all_gather_objects(_rng_state(st.device), self.world) if self.world.active else [],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -493,13 +513,20 @@ class Search:
         st.history, self.step_history = state["history"], state["step_history"]
         st.metrics, self.best = state["metrics"], state["best"]
         self.svi.runtime.load_state_dict(state.get("runtime", {}))
-        _set_rng_state(state["rng"], st.device)
+        ranks = state.get("rng_ranks") or []
+        if self.world.active and len(ranks) != self.world.size:
+            raise ConfigError(f"--resume: the checkpoint was written by {len(ranks) or 1} process(es), "
+                              f"this run has {self.world.size}; resume with the same --nproc_per_node")
+        _set_rng_state(ranks[self.world.rank] if self.world.active else state["rng"], st.device)
 
     def save_checkpoint(self) -> None:
-        """Write ``checkpoint.pt`` atomically (``pyronas.io.save_checkpoint``)."""
-        if self.state.out_dir is None or not self.cfg.output.checkpoint:
+        """Write ``checkpoint.pt`` atomically (``pyronas.io.save_checkpoint``). In a distributed run every
+        rank calls it (their RNG states are gathered into it) and rank 0 writes it."""
+        if not self.cfg.output.checkpoint or (self.state.out_dir is None and not self.world.active):
             return
-        save_checkpoint(self.state_dict(), self.state.out_dir / CHECKPOINT)
+        state = self.state_dict()
+        if self.state.out_dir is not None:
+            save_checkpoint(state, self.state.out_dir / CHECKPOINT)
 
 
 def _record(probs: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -534,6 +561,10 @@ def run_search(
     Pyro's validation is off during the search (it checks every distribution's arguments on every
     step) and restored afterwards."""
     out = Path(out_dir or cfg.output.dir or Path("runs") / cfg.name)
+    world = current_world() if torch.distributed.is_initialized() else init_from_env(cfg.device)
+    if not world.is_main:  # rank 0 alone logs, shows progress and writes the run folder
+        with _quiet_logs():
+            return _run(cfg, out, resume, progress_bar, data)
     out.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out / "search.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -543,14 +574,29 @@ def run_search(
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
     try:
-        if resume:
-            search = load_run(out, data=data)
-            log.info("resuming %s at epoch %d step %d", out, search.epoch, search.step_in_epoch)
-        else:
-            search = Search(cfg, out, data=data)
-        with pyro.validation_enabled(False):
-            return search.run(progress_bar)
+        return _run(cfg, out, resume, progress_bar, data)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
         handler.close()
+
+
+def _run(cfg: Config, out: Path, resume: bool, progress_bar: bool, data: Dataset | None) -> Genotype:
+    if resume:
+        search = load_run(out, data=data)
+        log.info("resuming %s at epoch %d step %d", out, search.epoch, search.step_in_epoch)
+    else:
+        search = Search(cfg, out, data=data)
+    with pyro.validation_enabled(False):
+        return search.run(progress_bar)
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    root = logging.getLogger("pyronas")
+    level = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

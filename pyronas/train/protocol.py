@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from pyronas.config import ConfigError, DataConfig, OutputConfig, device_check, load_into
 from pyronas.data.augment import Augment
 from pyronas.data.datasets import load_dataset
+from pyronas.distributed import average_gradients, broadcast_state, init_from_env
 from pyronas.io import atomic_write_json, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
@@ -167,13 +168,18 @@ class Trainer:
         self.x_train, self.y_train, self.x_test, self.y_test = data
         self.num_classes = num_classes
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
-        self.out_dir = Path(out_dir) if out_dir is not None else None
         self.device = torch.device(device)
+        # under torchrun: each rank trains on its block of every global batch, gradients averaged
+        self.world = init_from_env(self.device)
+        if self.world.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+        self.out_dir = Path(out_dir) if out_dir is not None and self.world.is_main else None
         self.regulariser = regulariser
         torch.manual_seed(seed)
         in_channels = self.x_train.shape[1]
         self.net = (build or build_network)(genotype, network, in_channels, num_classes)
         self.net.to(self.device)
+        broadcast_state([self.net], self.world)
         # log-variances of Bayesian weights (pyronas.train.bayesian) are not decayed
         decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" not in n]
         no_decay = [p for n, p in self.net.named_parameters() if p.requires_grad and "log_sigma2" in n]
@@ -225,7 +231,7 @@ class Trainer:
         return loss, logits
 
     def steps_per_epoch(self) -> int:
-        steps = math.ceil(len(self.x_train) / self.batch_size)
+        steps = math.ceil(len(self.x_train) / (self.batch_size * self.world.size))
         return steps if self.cfg.steps_per_epoch is None else min(steps, self.cfg.steps_per_epoch)
 
     def train_epoch(self, progress: Progress | None = None) -> dict:
@@ -241,9 +247,11 @@ class Trainer:
         perm = torch.randperm(n, generator=self.generator)
         steps = self.steps_per_epoch()
         total_loss, correct, seen = 0.0, 0, 0
+        bs, lo = self.batch_size * self.world.size, self.batch_size * self.world.rank
         for step in range(steps):
-            idx = perm[step * self.batch_size : (step + 1) * self.batch_size]
-            x = self.augment(self.x_train[idx], self.generator).to(self.device)
+            idx = perm[step * bs : (step + 1) * bs]  # the global batch; this rank's block of it below
+            x = self.augment(self.x_train[idx], self.generator)[lo : lo + self.batch_size].to(self.device)
+            idx = idx[lo : lo + self.batch_size]
             y = self.y_train[idx].to(self.device)
             loss, logits = self._loss(net(x), y)
             if self.regulariser is not None:
@@ -252,6 +260,7 @@ class Trainer:
                 raise FloatingPointError(f"non-finite training loss at epoch {self.epoch}, step {step}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            average_gradients(net.parameters(), self.world)
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_([p for p in net.parameters() if p.requires_grad], cfg.grad_clip)
             self.optimizer.step()
@@ -276,7 +285,8 @@ class Trainer:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         steps = self.steps_per_epoch()
-        bar = Progress(cfg.epochs * steps, self.epoch * steps, desc="train", enabled=cfg.progress)
+        bar = Progress(cfg.epochs * steps, self.epoch * steps, desc="train",
+                       enabled=cfg.progress and self.world.is_main)
         board = None
         if self.tensorboard and self.out_dir is not None:
             from pyronas.analysis.tensorboard import TensorBoardLog
