@@ -19,7 +19,7 @@ def bilevel_step(rt: Runtime, device: str = "cpu", C: int = 4) -> dict:
     """One first-order bilevel step; returns losses, gradients of both levels and updated values."""
     torch.manual_seed(0)
     net = Supernet(SPACES["nb201"], C, 1, 3, 10).to(device)
-    alpha = (1e-1 * torch.randn(6, 5, device=device)).requires_grad_()
+    alpha = (1e-1 * torch.randn(6, 5)).to(device).requires_grad_()  # CPU generator on every device
     net = rt.prepare_model(net)
     params = list(net.parameters())
     opt_w = torch.optim.SGD(params, lr=0.1, momentum=0.9)
