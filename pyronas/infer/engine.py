@@ -173,7 +173,7 @@ class BilevelSVI:
         except ValueError as e:  # Pyro's validation rejects NaN/Inf parameters of a distribution
             if "invalid values" not in str(e):
                 raise
-            raise NonFiniteLossError(f"the loss became nan ({str(e).splitlines()[0]})") from e
+            raise NonFiniteLossError("the loss became nan") from e  # the cause names the distribution
 
     @staticmethod
     def _check(loss: torch.Tensor, level: str) -> None:
