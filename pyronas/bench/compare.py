@@ -54,7 +54,7 @@ class Budget:
     batch_size: int = 64
     steps_per_epoch: int | None = None
     eval_batches: int | None = 8
-    random_cells: int = 3
+    random_cells: int = 8
 
 
 def budget_overrides(budget: Budget, seed: int) -> list[str]:
