@@ -109,3 +109,26 @@ def test_bayesian_optimisation_on_the_table(table, one_thread):
     assert len(trace.rows) == len(set(trace.rows)) == 8
     for r, v in zip(trace.rows, trace.observed, strict=False):
         assert v in table.val_acc[r]
+
+
+def test_bayesian_optimisation_survives_a_map_fit_that_ends_on_a_non_pd_kernel(table, monkeypatch, one_thread):
+    """A warm-started MAP fit that returns unusable hypers with loss = inf (an L-BFGS probe on a non-positive-
+    definite kernel) must not be used: BayesOpt.fit falls back to a fit from the prior or the previous hypers."""
+    import torch
+
+    from pyronas.bo import loop
+    from pyronas.bo.gp import GPHypers
+
+    real, calls = loop.fit_map_with_loss, []
+
+    def failing_warm_fit(X, y, priors, kernel, init, steps, lr, optimizer):
+        h, loss = real(X, y, priors, kernel, init, steps, lr, optimizer)
+        calls.append((init is None, steps))
+        if init is not None and steps > 0:
+            return GPHypers(h.mean, h.variance, h.lengthscale, torch.tensor(float("nan"))), float("inf")
+        return h, loss
+
+    monkeypatch.setattr(loop, "fit_map_with_loss", failing_warm_fit)
+    trace = bb.bayesian_optimisation(table, 8, seed=0, n_init=5, map_restart=False, map_steps=10)
+    assert len(trace.rows) == len(set(trace.rows)) == 8
+    assert (True, 10) in calls[1:] and (False, 0) in calls  # refit from the prior, previous hypers re-scored
