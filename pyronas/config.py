@@ -167,6 +167,18 @@ class OutputConfig:
     tensorboard: bool = False  # RUN_DIR/tensorboard/: metrics, op probabilities, cell diagrams (search, train, bo)
 
 
+BENCHMARKS = {"nb201": ("cifar10", "cifar100", "imagenet16-120")}
+
+
+@dataclass
+class BenchmarkConfig:
+    """Look the derived genotype up in a benchmark table every epoch (``pyronas.callbacks.benchmark``);
+    ``name: null`` (the default) is off."""
+
+    name: str | None = None
+    dataset: str = "cifar10"
+
+
 @dataclass
 class Config:
     name: str = "search"
@@ -185,6 +197,7 @@ class Config:
     select: SelectConfig = field(default_factory=SelectConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     bo: BOConfig = field(default_factory=BOConfig)  # Bayesian-optimisation baseline (``pyronas bo``)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
 
     def validate(self) -> Config:
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
@@ -217,6 +230,14 @@ class Config:
             checks.append(("supernet.layout", set(self.supernet.layout) <= set("NRB"), "only letters N, R, B"))
         if self.data.image_size is not None:
             checks.append(("data.image_size", self.data.image_size >= 4, "must be >= 4"))
+        b = self.benchmark
+        if b.name is not None:
+            known = ", ".join(BENCHMARKS)
+            checks.append(("benchmark.name", b.name in BENCHMARKS, f"unknown {b.name!r} (known: {known})"))
+            datasets = BENCHMARKS.get(b.name, ())
+            checks.append(("benchmark.dataset", b.name not in BENCHMARKS or b.dataset in datasets,
+                           f"unknown {b.dataset!r} (known: {', '.join(datasets)})"))
+            checks.append(("benchmark.name", self.space == "nb201", f"{b.name} needs space: nb201"))
         for i, t in enumerate(self.objective.terms):
             checks.append((f"objective.terms[{i}].name", bool(t.name), "each term needs a name"))
         for key, ok, msg in checks:

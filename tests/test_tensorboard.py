@@ -13,7 +13,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from pyronas.bo.loop import run_bo
 from pyronas.config import load_config
 from pyronas.data.datasets import load_dataset
-from pyronas.infer.search import run_search
+from pyronas.infer import run_search
 from pyronas.nn.spaces import Genotype, get_space
 from pyronas.train.protocol import METRICS, load_train_config, run_train
 

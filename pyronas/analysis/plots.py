@@ -360,6 +360,24 @@ def plot_hessian(metrics: Sequence[dict], path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
+def plot_benchmark(metrics: Sequence[dict], path: str | os.PathLike) -> Path:
+    """Benchmark (NAS-Bench-201) validation accuracy of the derived genotype per epoch
+    (``benchmark_val_acc``, written by the ``benchmark`` callback)."""
+    points = [(float(r.get("epoch", i)), float(r["benchmark_val_acc"])) for i, r in enumerate(metrics)
+              if isinstance(r.get("benchmark_val_acc"), int | float)]
+    if not points:
+        raise ValueError("metrics have no 'benchmark_val_acc'")
+    fig = Figure(figsize=(5, 3))
+    ax = fig.subplots()
+    ax.plot(*zip(*points, strict=False), marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("benchmark validation accuracy (%)")
+    ax.set_title("derived genotype on the NAS-Bench-201 table")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 # --- everything for one run ------------------------------------------------------------------
 def plot_run(
     run_dir: str | os.PathLike,
@@ -407,6 +425,8 @@ def plot_run(
         files["skip_connect"] = plot_skip_counts(history, out / "skip_connect.png", normal)
     if len(hessian_curve(metrics)[0]):
         files["hessian"] = plot_hessian(metrics, out / "hessian.png")
+    if any("benchmark_val_acc" in r for r in metrics):
+        files["benchmark"] = plot_benchmark(metrics, out / "benchmark.png")
     return files
 
 

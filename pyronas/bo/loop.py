@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -149,6 +150,12 @@ class BayesOpt:
             inits = [None] if self._hypers is None else [self._hypers] + ([None] if cfg.map_restart else [])
             fits = [fit_map(X, y, priors, cfg.kernel, init, cfg.map_steps, cfg.map_lr, cfg.map_optimizer)
                     for init in inits]
+            if not math.isfinite(min(f[1] for f in fits)):  # every fit ended on a non-positive-definite kernel
+                if None not in inits:
+                    fits.append(fit_map(X, y, priors, cfg.kernel, None, cfg.map_steps, cfg.map_lr,
+                                                  cfg.map_optimizer))
+                if self._hypers is not None:
+                    fits.append(fit_map(X, y, priors, cfg.kernel, self._hypers, 0, cfg.map_lr, "adam"))
             self._hypers = min(fits, key=lambda f: f[1])[0]
             hypers = [self._hypers]
         self._fits += 1

@@ -291,6 +291,8 @@ class Search:
         self.callbacks: list[Callback] = [
             load_callback(c.name, c.params, f"search.callbacks[{i}]") for i, c in enumerate(cfg.search.callbacks)
         ]
+        if cfg.benchmark.name is not None:  # per-epoch benchmark accuracy of the derived genotype
+            self.callbacks.append(load_callback("benchmark", vars(cfg.benchmark), "benchmark"))
         if cfg.output.tensorboard:  # after the configured callbacks, so it logs what they add
             from pyronas.callbacks.tensorboard import TensorBoard
 

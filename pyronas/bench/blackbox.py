@@ -1,0 +1,107 @@
+"""Black-box NAS baselines on a NAS-Bench-201 validation table: random search, regularised evolution and
+GP Bayesian optimisation (``pyronas.bo.loop.BayesOpt``), each a sequence of queried cells.
+
+A query of cell ``c`` observes one training seed's validation accuracy of ``c`` (the seed drawn uniformly:
+``NB201Table.sample``), as an optimiser training the cell once would; the search keeps the cell with the
+best *observed* value, and it is scored by that cell's *true* (seed-mean) validation accuracy
+(``best_so_far``). Every function works on a ``table``-like object with ``mean``, ``sample`` and rows
+``0 .. N-1`` whose cells are op-index tuples (``cell_from_index``), so tests can pass a small synthetic table.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyronas.bench.nb201 import NB201Table, cell_from_index, cell_index
+
+
+@dataclass
+class Trace:
+    """The queries of one search run: table rows and observed values, in query order."""
+
+    rows: list[int] = field(default_factory=list)
+    observed: list[float] = field(default_factory=list)
+
+    def add(self, row: int, value: float) -> None:
+        self.rows.append(int(row))
+        self.observed.append(float(value))
+
+
+def best_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:
+    """After each query ``t``: ``true_value[r*_t]``, ``r*_t = argmax_{s <= t} observed_s`` (first on ties)."""
+    out, best_obs, best_row = np.empty(len(trace.rows)), -np.inf, -1
+    for t, (r, v) in enumerate(zip(trace.rows, trace.observed, strict=False)):
+        if v > best_obs:
+            best_obs, best_row = v, r
+        out[t] = true_value[best_row]
+    return out
+
+
+def random_search(table, budget: int, rng: np.random.Generator) -> Trace:
+    """Random search (Li & Talwalkar 2019): ``budget`` distinct cells drawn uniformly without replacement."""
+    trace = Trace()
+    for row in rng.choice(len(table.mean), size=budget, replace=False):
+        trace.add(row, table.sample(int(row), rng))
+    return trace
+
+
+def mutate(ops: tuple[int, ...], n_ops: int, rng: np.random.Generator) -> tuple[int, ...]:
+    """One-edge mutation: a uniformly chosen edge gets a uniformly chosen *different* operation."""
+    child = list(ops)
+    e = int(rng.integers(len(child)))
+    child[e] = int((child[e] + 1 + rng.integers(n_ops - 1)) % n_ops)
+    return tuple(child)
+
+
+def regularized_evolution(
+    table, budget: int, rng: np.random.Generator, population_size: int = 20, sample_size: int = 5,
+    n_ops: int = 5, on_cycle: Callable[[deque], None] | None = None,
+) -> Trace:
+    """Regularised (ageing) evolution, Real et al. (2019), Algorithm 1.
+
+    ``population_size`` (P) uniformly random cells are queried first; then each cycle samples
+    ``sample_size`` (S) members of the population uniformly without replacement, mutates the one with the
+    best observed value (``mutate``), queries the child, appends it and removes the *oldest* member.
+    Every query counts against ``budget``, a re-queried cell included. ``on_cycle(population)`` (tests)
+    sees the population, a deque of ``(row, observed)`` oldest first, after each cycle.
+    """
+    trace, population = Trace(), deque()
+    for row in rng.choice(len(table.mean), size=min(population_size, budget), replace=False):
+        value = table.sample(int(row), rng)
+        population.append((int(row), value))
+        trace.add(row, value)
+    while len(trace.rows) < budget:
+        members = rng.choice(len(population), size=min(sample_size, len(population)), replace=False)
+        parent = max((population[int(i)] for i in members), key=lambda m: m[1])
+        child = cell_index(mutate(cell_from_index(parent[0]), n_ops, rng))
+        value = table.sample(child, rng)
+        population.append((child, value))
+        population.popleft()
+        trace.add(child, value)
+        if on_cycle is not None:
+            on_cycle(population)
+    return trace
+
+
+def bayesian_optimisation(table: NB201Table, budget: int, seed: int, **bo_settings) -> Trace:
+    """GP-BO (``pyronas.bo.loop.BayesOpt``, all 15,625 cells enumerated as candidates) whose objective
+    queries the table; ``bo_settings`` are ``BOConfig`` fields (acquisition, hypers, n_init, ...)."""
+    from pyronas.bo.config import BOConfig
+    from pyronas.bo.loop import BayesOpt
+    from pyronas.nn.spaces import get_space
+
+    rng = np.random.default_rng(seed)
+    trace = Trace()
+
+    def objective(genotype) -> float:
+        row = cell_index(genotype)
+        value = table.sample(row, rng)
+        trace.add(row, value)
+        return value
+
+    BayesOpt(get_space("nb201"), objective, BOConfig(budget=budget, **bo_settings), seed=seed).run()
+    return trace

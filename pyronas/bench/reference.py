@@ -1,0 +1,152 @@
+"""A Fashion-MNIST reference set: uniformly random NAS-Bench-201 cells (plus the five single-op cells)
+retrained with one fixed, quick protocol, so that a found cell's Fashion-MNIST test accuracy can be put
+in context as a percentile among them.
+
+The protocol is a ``TrainConfig`` (``configs/train_reference_fmnist.yaml``): a fixed training subset
+(the first ``data.portion`` of a permutation seeded by ``cfg.seed``), a fixed ``TEST_SUBSET``-image subset
+of the held-out test set, and training seeds ``SEEDS``. The reference file stores the protocol and its
+hash; evaluating a cell against a reference refuses a different protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from pyronas.nn.spaces import NB201_OPS, Genotype
+from pyronas.train.protocol import TrainConfig, Trainer, load_train_config, load_train_data
+
+TEST_SUBSET = 2000
+TEST_SUBSET_SEED = 0
+SEEDS = (0, 1)
+VERSION = 1
+DATA_DIR = Path(__file__).parent / "data"
+REFERENCE_FILE = DATA_DIR / f"fmnist_reference_v{VERSION}.json"
+DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "configs" / "train_reference_fmnist.yaml"
+
+_DATA_CACHE: dict[str, tuple[tuple[torch.Tensor, ...], int]] = {}
+
+
+def protocol_hash(cfg: TrainConfig) -> str:
+    """SHA-256 (first 16 hex digits) of the protocol's canonical JSON (sorted keys), plus the test subset size.
+
+    ``train.progress`` (a display switch) and ``data.root`` / ``data.download`` (where the files are) are not
+    part of the protocol and are left out.
+    """
+    d = cfg.to_dict()
+    d["train"].pop("progress", None)
+    for location in ("root", "download"):
+        d["data"].pop(location, None)
+    d["test_subset"] = [TEST_SUBSET, TEST_SUBSET_SEED]
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_protocol(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """The reference protocol (``configs/train_reference_fmnist.yaml`` unless ``path``)."""
+    return load_train_config(path or DEFAULT_PROTOCOL, overrides)
+
+
+def protocol_from_dict(d: dict) -> TrainConfig:
+    """Rebuild the protocol stored in a reference file."""
+    from pyronas.config import from_dict
+
+    return from_dict(TrainConfig, d).validate()
+
+
+def reference_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], int]:
+    """Training subset and the fixed ``TEST_SUBSET`` test images of the protocol (cached per process)."""
+    key = protocol_hash(cfg)
+    if key not in _DATA_CACHE:
+        (x_tr, y_tr, x_te, y_te), num_classes = load_train_data(cfg)
+        if len(x_te) > TEST_SUBSET:
+            idx = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))[:TEST_SUBSET]
+            x_te, y_te = x_te[idx.sort().values], y_te[idx.sort().values]
+        _DATA_CACHE[key] = ((x_tr, y_tr, x_te, y_te), num_classes)
+    return _DATA_CACHE[key]
+
+
+def train_cell(genotype: Genotype | str, seed: int, cfg: TrainConfig) -> dict:
+    """Retrain ``genotype`` with the protocol and training seed ``seed``: test accuracy (on the fixed
+    test subset), parameters and wall time."""
+    g = Genotype.from_nb201_string(genotype) if isinstance(genotype, str) else genotype
+    tensors, num_classes = reference_data(cfg)
+    train_cfg = dataclasses.replace(cfg.train, progress=False)
+    start = time.perf_counter()
+    trainer = Trainer(
+        g, cfg.network, train_cfg, tensors, num_classes, cfg.data.batch_size, cfg.data.eval_batch_size,
+        None, seed, cfg.device,
+    )
+    result = trainer.run()
+    return {"seed": seed, "test_acc": result.test_acc, "params_M": result.params_M,
+            "wall_s": time.perf_counter() - start}
+
+
+def reference_cells(n_random: int, seed: int = 0) -> list[tuple[str, str]]:
+    """``(kind, cell string)`` of the reference set: the five single-op cells, then ``n_random`` uniformly
+    random NAS-Bench-201 cells (6 edges, each op uniform; drawn with ``seed``, duplicates allowed)."""
+    cells = [("single_op", _single_op(op)) for op in NB201_OPS]
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(n_random):
+        ops = torch.randint(len(NB201_OPS), (6,), generator=g).tolist()
+        cells.append(("random", cell_string(ops)))
+    return cells
+
+
+def cell_string(op_indices: list[int] | tuple[int, ...]) -> str:
+    """NAS-Bench-201 string of a cell given its 6 op indices (edges 1<-0, 2<-0, 2<-1, 3<-0, 3<-1, 3<-2)."""
+    o = [NB201_OPS[i] for i in op_indices]
+    return f"|{o[0]}~0|+|{o[1]}~0|{o[2]}~1|+|{o[3]}~0|{o[4]}~1|{o[5]}~2|"
+
+
+def _single_op(op: str) -> str:
+    return cell_string([NB201_OPS.index(op)] * 6)
+
+
+def load_reference(path: str | Path | None = None) -> dict:
+    """The reference file (JSON); a missing file names the script that builds it."""
+    p = Path(path or REFERENCE_FILE)
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"no Fashion-MNIST reference set at {p}; build it with `python scripts/bench/build_fmnist_reference.py`"
+        )
+    return json.loads(p.read_text())
+
+
+def percentile(value: float, reference: list[float]) -> float:
+    """Percentile of ``value`` among ``reference``: ``100 (#{r < v} + ½ #{r = v}) / n`` (mid-rank convention)."""
+    if not reference:
+        raise ValueError("empty reference")
+    below = sum(r < value for r in reference)
+    ties = sum(r == value for r in reference)
+    return 100.0 * (below + 0.5 * ties) / len(reference)
+
+
+def reference_means(reference: dict) -> list[float]:
+    """Seed-mean test accuracy of every complete reference cell."""
+    seeds = len(reference["seeds"])
+    return [sum(c["test_acc"]) / seeds for c in reference["cells"] if len(c["test_acc"]) == seeds]
+
+
+def evaluate_against_reference(genotype: Genotype | str, reference: dict | str | Path | None = None) -> dict:
+    """Fashion-MNIST test accuracy of a found cell under the reference protocol and seeds, and its
+    percentile among the reference cells' seed means."""
+    ref = reference if isinstance(reference, dict) else load_reference(reference)
+    cfg = protocol_from_dict(ref["protocol"])
+    if protocol_hash(cfg) != ref["protocol_hash"]:
+        raise ValueError("the reference file's protocol does not match its hash")
+    runs = [train_cell(genotype, s, cfg) for s in ref["seeds"]]
+    accs = [r["test_acc"] for r in runs]
+    mean = sum(accs) / len(accs)
+    return {
+        "string": str(genotype),
+        "test_acc": accs,
+        "test_acc_mean": mean,
+        "percentile": percentile(mean, reference_means(ref)),
+        "params_M": runs[0]["params_M"],
+        "wall_s": sum(r["wall_s"] for r in runs),
+    }

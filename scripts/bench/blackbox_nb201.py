@@ -1,0 +1,143 @@
+"""Black-box NAS baselines on the NAS-Bench-201 validation tables: random search, regularised evolution
+(P = 20, S = 5) and GP-BO (pyronas.bo, MAP hyperparameters, EI / UCB / PI) for several seeds and datasets.
+
+A query observes one training seed's validation accuracy (drawn uniformly); a run is scored by the TRUE
+seed-mean validation accuracy of its best-observed cell. Each finished (method, dataset, seed) run is appended
+to ``--out`` (JSONL) and skipped when the script is re-run, so it can be stopped and resumed.
+``--report`` turns the file into regret curves (PNG) and a markdown table.
+
+    OMP_NUM_THREADS=1 python scripts/bench/blackbox_nb201.py --methods random,re --seeds 100
+    OMP_NUM_THREADS=1 python scripts/bench/blackbox_nb201.py --methods bo-ei --datasets cifar10 --seeds 20
+    python scripts/bench/blackbox_nb201.py --report --png docs/blackbox_nb201.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyronas.bench import blackbox as bb
+from pyronas.bench.nb201 import load_table
+
+# Method names: random, re, bo-<ei|ucb|pi>[-full|-nuts]. GP-BO settings of the runs: MAP hypers warm-started
+# from the previous fit, re-optimised every 10th proposal with 50 L-BFGS iterations (the GP is conditioned on all
+# data at every proposal).
+BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
+CHECKPOINTS = (25, 50, 100, 150)
+LABELS = {"cifar10": "CIFAR-10 (valid)", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120"}
+
+
+def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
+    table = load_table(dataset)
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    if method == "random":
+        trace = bb.random_search(table, budget, rng)
+    elif method == "re":
+        trace = bb.regularized_evolution(table, budget, rng, population_size=20, sample_size=5)
+    elif method.startswith("bo-"):
+        acq, _, variant = method[3:].partition("-")
+        settings = dict(BO_SETTINGS, acquisition=acq)
+        if variant == "nuts":  # NUTS hyperparameter samples, integrated acquisition
+            settings.update(hypers="nuts")
+        elif variant == "full":  # BOConfig's default MAP fitting: 100 L-BFGS steps from 2 starts at every proposal
+            settings = dict(n_init=BO_SETTINGS["n_init"], acquisition=acq)
+        trace = bb.bayesian_optimisation(table, budget, seed, **settings)
+    else:
+        raise SystemExit(f"unknown method {method!r}")
+    curve = bb.best_so_far(trace, table.mean)
+    return {"method": method, "dataset": table.dataset, "seed": seed, "budget": budget,
+            "wall_s": time.perf_counter() - start, "rows": trace.rows, "observed": trace.observed,
+            "best_so_far": curve.tolist(), "optimum": table.best}
+
+
+def load_results(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def report(results: list[dict], png: str | None) -> str:
+    """Markdown table of best-so-far validation accuracy (mean ± std over seeds) and the regret-curve PNG."""
+    groups: dict[tuple[str, str], list[np.ndarray]] = {}
+    optimum = {}
+    walls: dict[tuple[str, str], list[float]] = {}
+    for r in results:
+        groups.setdefault((r["dataset"], r["method"]), []).append(np.array(r["best_so_far"]))
+        walls.setdefault((r["dataset"], r["method"]), []).append(r["wall_s"])
+        optimum[r["dataset"]] = r["optimum"]
+    lines = ["| dataset (validation) | method | seeds | " + " | ".join(f"{c} queries" for c in CHECKPOINTS)
+             + " | wall s / run |", "|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|"]
+    for (ds, m), curves in sorted(groups.items()):
+        c = np.stack(curves)
+        cells = [f"{c[:, k - 1].mean():.2f} ± {c[:, k - 1].std(ddof=1) if len(c) > 1 else 0:.2f}"
+                 if c.shape[1] >= k else "—" for k in CHECKPOINTS]
+        lines.append(f"| {LABELS.get(ds, ds)} | {m} | {len(c)} | " + " | ".join(cells)
+                     + f" | {np.median(walls[(ds, m)]):.1f} |")
+    for ds, opt in sorted(optimum.items()):
+        lines.append(f"| {LABELS.get(ds, ds)} | optimum | — | {opt:.2f} | | | | |")
+    if png:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        datasets = sorted(optimum)
+        fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
+        for ax, ds in zip(axes[0], datasets, strict=False):
+            for (d, m), curves in sorted(groups.items()):
+                if d != ds:
+                    continue
+                regret = optimum[ds] - np.stack(curves)
+                x = np.arange(1, regret.shape[1] + 1)
+                mu, se = regret.mean(0), regret.std(0) / np.sqrt(len(regret))
+                ax.plot(x, mu, label=f"{m} ({len(regret)})")
+                ax.fill_between(x, mu - se, mu + se, alpha=0.2)
+            ax.set_yscale("log")
+            ax.set_xlabel("queries")
+            ax.set_ylabel("regret of validation accuracy (pp)")
+            ax.set_title(f"NAS-Bench-201 {LABELS.get(ds, ds)}")
+            ax.legend()
+        fig.tight_layout()
+        Path(png).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=110)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", default="random,re,bo-ei")
+    p.add_argument("--datasets", default="cifar10,cifar100,imagenet16-120")
+    p.add_argument("--seeds", type=int, default=20)
+    p.add_argument("--seed-start", type=int, default=0)
+    p.add_argument("--budget", type=int, default=150)
+    p.add_argument("--out", default="runs/bench/blackbox_nb201.jsonl")
+    p.add_argument("--report", action="store_true", help="summarise --out instead of running")
+    p.add_argument("--png", default=None)
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.report:
+        print(report(load_results(out), args.png))
+        return
+    torch.set_num_threads(1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {(r["method"], r["dataset"], r["seed"]) for r in load_results(out)}
+    for dataset in args.datasets.split(","):
+        ds = load_table(dataset).dataset
+        for method in args.methods.split(","):
+            for seed in range(args.seed_start, args.seed_start + args.seeds):
+                if (method, ds, seed) in done:
+                    continue
+                r = run_one(method, ds, seed, args.budget)
+                with open(out, "a") as f:
+                    f.write(json.dumps(r) + "\n")
+                print(f"{method} {ds} seed {seed}: best {r['best_so_far'][-1]:.3f} ({r['wall_s']:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()

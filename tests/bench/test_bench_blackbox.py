@@ -1,0 +1,134 @@
+"""Black-box baselines on a synthetic NAS-Bench-201-shaped table: random search, regularised evolution, GP-BO."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from pyronas.bench import blackbox as bb
+from pyronas.bench.nb201 import NUM_CELLS, cell_from_index
+
+
+class AdditiveTable:
+    """True value = Σ_edges w[edge, op] (one best op per edge), observed with seed noise (3 seeds per cell)."""
+
+    def __init__(self, seed=0, noise=0.1):
+        rng = np.random.default_rng(seed)
+        w = rng.normal(size=(6, 5))
+        ops = np.array([cell_from_index(r) for r in range(NUM_CELLS)])
+        self.mean = w[np.arange(6), ops].sum(1)
+        self.val_acc = self.mean[:, None] + noise * rng.normal(size=(NUM_CELLS, 3))
+        self.val_acc -= self.val_acc.mean(1, keepdims=True) - self.mean[:, None]  # seed mean = true value
+        self.best = self.mean.max()
+
+    def sample(self, row, rng):
+        return float(self.val_acc[row, rng.integers(3)])
+
+
+def _edges_changed(row_a, row_b):
+    return sum(a != b for a, b in zip(cell_from_index(row_a), cell_from_index(row_b), strict=True))
+
+
+@pytest.fixture(scope="module")
+def table():
+    return AdditiveTable()
+
+
+def test_best_so_far_against_brute_force(table):
+    trace = bb.random_search(table, 60, np.random.default_rng(0))
+    curve = bb.best_so_far(trace, table.mean)
+    for t in range(60):
+        best = max(range(t + 1), key=lambda s: (trace.observed[s], -s))  # best observed, first on ties
+        assert curve[t] == table.mean[trace.rows[best]]
+
+
+def test_random_search_queries_distinct_cells_with_seed_observations(table):
+    trace = bb.random_search(table, 200, np.random.default_rng(1))
+    assert len(trace.rows) == len(set(trace.rows)) == 200
+    for r, v in zip(trace.rows, trace.observed, strict=False):
+        assert v in table.val_acc[r]
+
+
+def test_mutation_changes_exactly_one_edge_to_a_different_op():
+    rng = np.random.default_rng(0)
+    parent = (0, 1, 2, 3, 4, 0)
+    counts = Counter()
+    for _ in range(3000):
+        child = bb.mutate(parent, 5, rng)
+        diff = [e for e in range(6) if child[e] != parent[e]]
+        assert len(diff) == 1
+        counts[(diff[0], child[diff[0]])] += 1
+    assert len(counts) == 6 * 4  # every edge, every other op reached
+    assert min(counts.values()) > 3000 / 24 / 2
+
+
+def test_regularised_evolution_ages_out_the_oldest_and_keeps_p(table):
+    history = []
+    trace = bb.regularized_evolution(table, 80, np.random.default_rng(0), population_size=10, sample_size=3,
+                                     on_cycle=lambda pop: history.append(list(pop)))
+    assert len(trace.rows) == 80 and len(history) == 70
+    initial = list(zip(trace.rows[:10], trace.observed[:10], strict=False))
+    previous = initial
+    for t, pop in enumerate(history):
+        assert len(pop) == 10
+        child = (trace.rows[10 + t], trace.observed[10 + t])
+        assert pop == previous[1:] + [child]  # the oldest member is removed, the child appended
+        parents = [m for m in previous if _edges_changed(m[0], child[0]) == 1]
+        assert parents, "a child is a one-edge mutation of a population member"
+        previous = pop
+
+
+def test_full_tournament_mutates_the_best_observed_member(table):
+    """With S = P the tournament winner is the population's best observed member."""
+    history = []
+    trace = bb.regularized_evolution(table, 40, np.random.default_rng(3), population_size=8, sample_size=8,
+                                     on_cycle=lambda pop: history.append(list(pop)))
+    previous = list(zip(trace.rows[:8], trace.observed[:8], strict=False))
+    for t, pop in enumerate(history):
+        best = max(previous, key=lambda m: m[1])
+        child = trace.rows[8 + t]
+        assert _edges_changed(best[0], child) == 1
+        previous = pop
+
+
+def test_regularised_evolution_improves_on_its_initial_population_and_beats_random(table):
+    gains, re_final, rs_final = [], [], []
+    for seed in range(10):
+        trace = bb.regularized_evolution(table, 300, np.random.default_rng(seed), population_size=20, sample_size=5)
+        curve = bb.best_so_far(trace, table.mean)
+        gains.append(curve[-1] - curve[19])
+        re_final.append(curve[-1])
+        rs_final.append(bb.best_so_far(bb.random_search(table, 300, np.random.default_rng(seed)), table.mean)[-1])
+    assert min(gains) >= 0 and np.mean(gains) > 0.5  # mutation finds better cells than the initial population
+    assert np.mean(re_final) > np.mean(rs_final)
+    assert np.mean(table.best - np.array(re_final)) < 0.5
+
+
+def test_bayesian_optimisation_on_the_table(table, one_thread):
+    trace = bb.bayesian_optimisation(table, 8, seed=0, n_init=5, map_restart=False, map_steps=20)
+    assert len(trace.rows) == len(set(trace.rows)) == 8
+    for r, v in zip(trace.rows, trace.observed, strict=False):
+        assert v in table.val_acc[r]
+
+
+def test_bayesian_optimisation_survives_a_map_fit_that_ends_on_a_non_pd_kernel(table, monkeypatch, one_thread):
+    """A warm-started MAP fit that returns unusable hypers with loss = inf (an L-BFGS probe on a non-positive-
+    definite kernel) must not be used: BayesOpt.fit falls back to a fit from the prior or the previous hypers."""
+    import torch
+
+    from pyronas.bo import loop
+    from pyronas.bo.gp import GPHypers
+
+    real, calls = loop.fit_map_with_loss, []
+
+    def failing_warm_fit(X, y, priors, kernel, init, steps, lr, optimizer):
+        h, loss = real(X, y, priors, kernel, init, steps, lr, optimizer)
+        calls.append((init is None, steps))
+        if init is not None and steps > 0:
+            return GPHypers(h.mean, h.variance, h.lengthscale, torch.tensor(float("nan"))), float("inf")
+        return h, loss
+
+    monkeypatch.setattr(loop, "fit_map_with_loss", failing_warm_fit)
+    trace = bb.bayesian_optimisation(table, 8, seed=0, n_init=5, map_restart=False, map_steps=10)
+    assert len(trace.rows) == len(set(trace.rows)) == 8
+    assert (True, 10) in calls[1:] and (False, 0) in calls  # refit from the prior, previous hypers re-scored
