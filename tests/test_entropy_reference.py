@@ -156,8 +156,9 @@ def test_darts_term_under_a_gaussian_guide_matches_the_reference(darts):
     """Mean-field q(α), σ = 1, different means per kind: Σ over both kinds of H(E_q[z]) with E_q[z]
     from 10⁵ draws."""
     net, _ = darts
-    model = SupernetModel(net, build("models", "log_uniform", {"bayesian_weights": False, "zero_clip": None}, net,
-                                     where="m"))
+    model = SupernetModel(
+        net, build("models", "log_uniform", {"bayesian_weights": False, "zero_clip": None}, net, where="m")
+    )
     guide = build("guides", "mean_field", {}, model, where="g")
     torch.manual_seed(4)
     locs = {"normal": 1.5 * torch.randn(14, 8), "reduce": 0.5 * torch.randn(14, 8)}
