@@ -161,9 +161,11 @@ def entropy_of_expected_weights(ctx: TermContext, num_samples: int = 64) -> torc
 
 @register_term("l2_anchor")
 def l2_anchor(ctx: TermContext) -> torch.Tensor:
-    """‖η − 0‖² over the guide's architecture parameters (DrNAS eq. 2, the L2 anchor: with
-    β = ELU(η) + 1, η = 0 is the anchor β = 1)."""
-    return sum((p**2).sum() for p in ctx.guide.arch_parameters())
+    """½‖η − 0‖² over the guide's architecture parameters: the L2 anchor of DrNAS eq. 2 (with
+    β = ELU(η) + 1, η = 0 is the anchor β = 1). Weighted by λ its gradient is exactly λ·η, the
+    coupled weight decay ``Adam(weight_decay=λ)`` of the official DrNAS code (``reg_scale`` = λ
+    = 1e-3, the paper's value), so a config must not also put weight decay on η."""
+    return 0.5 * sum((p**2).sum() for p in ctx.guide.arch_parameters())
 
 
 @dataclass
