@@ -88,6 +88,7 @@ class ScheduleConfig:
 @dataclass
 class TermConfig(ScheduleConfig):
     name: str = ""
+    params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the term (e.g. num_samples)
 
 
 @dataclass

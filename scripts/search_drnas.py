@@ -3,7 +3,7 @@
     model:  θ_edge ~ Dir(1)                          (models/dirichlet.py, the anchor β = 1)
             y_n    ~ Cat(supernet(x_n; θ, w))          (pyronas/program.py, plate over the split)
     guide:  θ_edge ~ Dir(ELU(η_edge) + 1)              (guides/dirichlet.py, one pathwise sample per forward)
-    loss:   anchor l2 (eq. 2):      E_q[CE] + λ ‖η‖²,  λ = 1e-3   (the Dirichlet KL site masked)
+    loss:   anchor l2 (eq. 2):      E_q[CE] + ½λ ‖η‖², λ = 1e-3   (the Dirichlet KL site masked; gradient λη)
             anchor kl (appendix A.5): E_q[CE] + KL(Dir(β) ‖ Dir(1)) / N   (TraceMeanField_ELBO)
     select: argmax_o β_o / Σβ on each edge (eq. 4), then the space's derivation rule.
 

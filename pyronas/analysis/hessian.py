@@ -10,6 +10,19 @@ iteration only needs products H v, obtained by double backprop (Pearlmutter 1994
 and converges to the eigenvalue of largest magnitude; the Rayleigh quotient vᵀ H v / vᵀ v of
 the iterate is returned (signed).
 
+Double backprop is only valid when every op between the parameters and the loss is twice
+differentiable. torch's Dirichlet ``rsample`` backward is ``once_differentiable``: the product then
+silently drops the curvature through θ(β) (on a tiny supernet, 0.10 where finite differences give
+≈ 0.75, and exactly 0 at η = 0). Nor do finite differences of gradients under common random numbers
+repair it: with the RNG state fixed, torch's Gamma sampler draws one extra uniform when β < 1, so
+the sample jumps where β crosses 1 (η = 0, where DrNAS starts), and away from it the
+implicit-reparameterisation gradient is not the derivative of the fixed-noise sample, so the
+difference quotient is not a symmetric Hessian. ``arch_hessian_eig`` therefore refuses guides with
+``supports_second_order = False`` with an error saying so. ``dominant_eigenvalue(...,
+second_order=False)`` offers central differences of gradients under common random numbers
+(Pearlmutter 1994, eq. 2) for losses that are smooth in the parameters once the RNG state is fixed
+(e.g. Normal reparameterisation).
+
 ``arch_hessian_eig(state)`` applies it to the architecture-split loss of a running search. The one
 way to track it during a search is the ``hessian`` callback (``pyronas/callbacks/hessian.py``, config
 ``search.callbacks: [{name: hessian, params: {every: 5}}]``), which adds ``hessian_eig`` to the
@@ -46,6 +59,54 @@ def _split(vec: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor
     return out
 
 
+class _CommonRandomNumbers:
+    """Restores the RNG state captured at construction (CPU and the given CUDA devices) on each call."""
+
+    def __init__(self, devices: list[int]):
+        self.devices = devices
+        self.cpu = torch.get_rng_state()
+        self.cuda = [torch.cuda.get_rng_state(d) for d in devices]
+
+    def __call__(self) -> None:
+        torch.set_rng_state(self.cpu)
+        for d, state in zip(self.devices, self.cuda, strict=True):
+            torch.cuda.set_rng_state(state, d)
+
+
+def _gradient_at(
+    loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor], shift: torch.Tensor, crn: _CommonRandomNumbers
+) -> torch.Tensor:
+    """∇L(θ + shift) (flat), with the random numbers of every other call; θ is restored afterwards."""
+    deltas = _split(shift, params)
+    with torch.no_grad():
+        for p, d in zip(params, deltas, strict=True):
+            p.add_(d)
+    try:
+        crn()
+        grads = torch.autograd.grad(loss_fn(), params, allow_unused=True)
+    finally:
+        with torch.no_grad():
+            for p, d in zip(params, deltas, strict=True):
+                p.sub_(d)
+    return _flat(grads, params)
+
+
+def finite_difference_hvp(
+    loss_fn: Callable[[], torch.Tensor],
+    params: Sequence[torch.Tensor],
+    vec: torch.Tensor,
+    step: float = 1e-3,
+    crn: _CommonRandomNumbers | None = None,
+) -> torch.Tensor:
+    """H v ≈ [∇L(θ + ε v) − ∇L(θ − ε v)] / 2ε (ε = ``step`` / ‖v‖), both gradients under common random
+    numbers (``crn``; default: the RNG state at the call). Needs only first derivatives."""
+    crn = crn or _CommonRandomNumbers(sorted({p.device.index or 0 for p in params if p.is_cuda}))
+    eps = step / float(vec.norm())
+    plus = _gradient_at(loss_fn, params, eps * vec, crn)
+    minus = _gradient_at(loss_fn, params, -eps * vec, crn)
+    return (plus - minus) / (2 * eps)
+
+
 def dominant_eigenvalue(
     loss_fn: Callable[[], torch.Tensor],
     params: Sequence[torch.Tensor],
@@ -53,6 +114,8 @@ def dominant_eigenvalue(
     tol: float = 1e-4,
     seed: int = 0,
     preserve_rng: bool = True,
+    second_order: bool = True,
+    fd_step: float = 1e-3,
 ) -> float:
     """Eigenvalue of largest magnitude of ∇²_θ L(θ) by power iteration (Zela et al. 2020, Sec. 4).
 
@@ -60,14 +123,21 @@ def dominant_eigenvalue(
     or after ``iters`` products.
 
     Args:
-        loss_fn: closure returning the scalar loss; called ONCE, so a stochastic loss (sampled α,
-            one minibatch) is frozen and the Hessian is that of one realisation.
+        loss_fn: closure returning the scalar loss. With ``second_order`` it is called ONCE, so a
+            stochastic loss (sampled α, one minibatch) is frozen and the Hessian is that of one
+            realisation; otherwise it is called twice per product, each time under the same random
+            numbers (the realisation drawn from the RNG state at the call).
         params: tensors requiring grad, e.g. ``guide.arch_parameters()``.
         iters: maximum number of Hessian-vector products.
         tol: relative tolerance on successive Rayleigh quotients.
         seed: seed of the random start vector.
         preserve_rng: run under ``torch.random.fork_rng`` so calling this during a search does not
             change the search's random stream (the loss closure's draws included).
+        second_order: Hessian-vector products by double backprop (exact; needs a twice
+            differentiable loss). False: central differences of gradients under common random
+            numbers (``finite_difference_hvp``; needs a loss that is smooth in the parameters once
+            the RNG state is fixed, which Dirichlet ``rsample`` is not).
+        fd_step: the finite-difference step ε · ‖v‖ (``second_order=False`` only).
 
     Returns:
         The dominant eigenvalue as a float (``nan`` if the loss does not depend on ``params``).
@@ -77,20 +147,30 @@ def dominant_eigenvalue(
         raise ValueError("dominant_eigenvalue needs at least one parameter with requires_grad=True")
     devices = sorted({p.device.index or 0 for p in params if p.is_cuda})
     with torch.random.fork_rng(devices=devices, enabled=preserve_rng), torch.enable_grad():
-        loss = loss_fn()
-        grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
-        if all(g is None or not g.requires_grad for g in grads):
-            logger.warning("loss is at most linear in the parameters: Hessian is zero or undefined")
-            return float("nan")
-        used = [(g, p) for g, p in zip(grads, params, strict=True) if g is not None and g.requires_grad]
-        grads, params = [g for g, _ in used], [p for _, p in used]
+        if second_order:
+            loss = loss_fn()
+            grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+            if all(g is None or not g.requires_grad for g in grads):
+                logger.warning("loss is at most linear in the parameters: Hessian is zero or undefined")
+                return float("nan")
+            used = [(g, p) for g, p in zip(grads, params, strict=True) if g is not None and g.requires_grad]
+            grads, params = [g for g, _ in used], [p for _, p in used]
+
+            def hvp(v: torch.Tensor) -> torch.Tensor:
+                return hessian_vector_product(grads, params, v).detach()
+        else:
+            crn = _CommonRandomNumbers(devices)
+
+            def hvp(v: torch.Tensor) -> torch.Tensor:
+                return finite_difference_hvp(loss_fn, params, v, fd_step, crn).detach()
+
         gen = torch.Generator(device="cpu").manual_seed(seed)
         n = sum(p.numel() for p in params)
         v = torch.randn(n, generator=gen, dtype=params[0].dtype).to(params[0].device)
         v = v / v.norm()
         eig = float("nan")
         for k in range(iters):
-            hv = hessian_vector_product(grads, params, v).detach()
+            hv = hvp(v)
             new = float(torch.dot(v, hv))
             norm = hv.norm()
             if norm == 0:
@@ -109,6 +189,13 @@ def arch_hessian_eig(search: SearchState, batch_size: int | None = None, iters: 
     L_arch is the search objective on a FIXED batch of the architecture split (its first
     ``batch_size`` examples, default ``data.eval_batch_size``), so successive epochs are comparable;
     the derivative is w.r.t. the guide's architecture parameters.
+
+    Raises:
+        ValueError: the guide declares ``supports_second_order = False`` (Dirichlet): neither double
+            backprop nor finite differences under common random numbers give its Hessian (module doc).
+
+    ``search`` needs: ``cfg.data.eval_batch_size``, ``arch_data`` (``.x``, ``.y``, ``len``), ``epoch``,
+    ``loss(x, y, n_data, progress)`` returning ``(loss, ...)``, ``arch_parameters()`` and ``guide``.
     """
     n = batch_size or search.cfg.data.eval_batch_size
     x, y = search.arch_data.x[:n], search.arch_data.y[:n]
@@ -117,4 +204,10 @@ def arch_hessian_eig(search: SearchState, batch_size: int | None = None, iters: 
     def loss() -> torch.Tensor:
         return search.loss(x, y, len(search.arch_data), progress)[0]
 
+    if not getattr(search.guide, "supports_second_order", True):
+        raise ValueError(
+            f"search.hessian_every: the Hessian eigenvalue is not available for guide {type(search.guide).__name__}: "
+            "its sampling is once-differentiable (double backprop drops the curvature through the sample) and not "
+            "smooth under a fixed RNG state (finite differences jump); set hessian_every: 0"
+        )
     return dominant_eigenvalue(loss, search.arch_parameters(), iters=iters, tol=tol)

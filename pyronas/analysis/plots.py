@@ -2,7 +2,8 @@
 
 * anytime architecture weights: op probabilities per epoch on chosen edges (VIM-NAS Fig. 2, 6-9);
 * heatmap of the final op probabilities (edges x ops) per cell kind;
-* positive SNR max(μ, 0)/σ² and magnitude μ per op and edge of a Gaussian guide (VINNAS Sec. IV, Fig. 3-5);
+* positive SNR μ/σ² (``pyronas.select.rules.positive_snr``, what the ``snr`` rule selects by) and magnitude μ
+  per op and edge of a Gaussian guide (VINNAS Sec. IV, Fig. 3-5);
 * the derived cell as a diagram (Graphviz through the Python ``graphviz`` package when it and the
   ``dot`` binary are installed -- Debian: ``apt-get install graphviz`` -- else matplotlib);
 * number of skip-connections in the derived normal cell per epoch (BaLeNAS Fig. 2);
@@ -30,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from pyronas.nn.spaces import Genotype, SearchSpace
+from pyronas.select.rules import positive_snr
 
 logger = logging.getLogger(__name__)
 
@@ -170,17 +172,13 @@ def plot_op_heatmap(op_probs: dict[str, np.ndarray], space: SearchSpace, path: s
     return _save(op_heatmap_figure(op_probs, space), path)
 
 
-def positive_snr(mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """VINNAS positive signal-to-noise ratio max(μ_α, 0) / σ²_α (Sec. IV, Algorithm 1 line 21)."""
-    return np.clip(mu, 0, None) / np.square(sigma)
-
-
 def plot_snr(loc_scale: dict[str, tuple], space: SearchSpace, path: str | os.PathLike) -> Path:
-    """Positive SNR (top row) and magnitude μ (bottom row) per op and edge of every cell kind."""
+    """Positive SNR μ/σ² (top row; the selection's own function, signed) and magnitude μ (bottom row) per op
+    and edge of every cell kind."""
     mus = {k: np.asarray(m, dtype=float) for k, (m, _) in loc_scale.items()}
     snr = {k: positive_snr(mus[k], np.asarray(s, dtype=float)) for k, (_, s) in loc_scale.items()}
     lim = max(float(np.abs(m).max()) for m in mus.values()) or 1.0
-    rows = [("positive SNR μ/σ²", snr, "magma", (0.0, None)), ("magnitude μ", mus, "coolwarm", (-lim, lim))]
+    rows = [("positive SNR μ/σ²", snr, "magma", (None, None)), ("magnitude μ", mus, "coolwarm", (-lim, lim))]
     return _heatmap_grid(rows, space, path)
 
 

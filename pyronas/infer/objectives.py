@@ -12,8 +12,10 @@ guide sampled for this batch through ``SiteRecorder``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyro
 import torch
@@ -98,8 +100,8 @@ class TermContext:
         return {n[len(prefix) :]: torch.stack(v) for n, v in self.samples.items() if n.startswith(prefix)}
 
 
-Term = Callable[[TermContext], torch.Tensor]
-TERMS: Registry[Term] = Registry("objective term", "a function term(ctx: TermContext) -> scalar Tensor")
+Term = Callable[..., torch.Tensor]  # term(ctx, **params) -> scalar
+TERMS: Registry[Term] = Registry("objective term", "a function term(ctx: TermContext, **params) -> scalar Tensor")
 
 
 def register_term(name: str) -> Callable[[Term], Term]:
@@ -107,32 +109,78 @@ def register_term(name: str) -> Callable[[Term], Term]:
     return TERMS.register(name)
 
 
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    """H(p) = −Σ_o p_o log p_o over the last axis (0 log 0 = 0)."""
+    return -(p * p.clamp_min(1e-12).log()).sum(-1)
+
+
+def jackknife_entropy_of_mean(z: torch.Tensor) -> torch.Tensor:
+    """Σ_edges H(E[z]) from S draws ``z`` ``[S, edges, ops]``, jackknife bias-corrected (Quenouille 1956).
+
+    The plug-in H(z̄) is biased low by ≈ (1/2S) Σ_o Var(z_o)/E[z_o] (H is concave; second-order delta
+    method), a bias that grows with the spread of z, so its gradient would still reward noise. With
+    z̄₋ᵢ the mean without draw i, ``S·H(z̄) − (S−1)·mean_i H(z̄₋ᵢ)`` cancels the 1/S term. Identical
+    draws (a point mass) give H(z̄) exactly.
+    """
+    s = z.shape[0]
+    mean = z.mean(0)
+    h = _entropy(mean).sum()
+    if s == 1:
+        return h
+    loo = (s * mean - z) / (s - 1)
+    return s * h - (s - 1) * _entropy(loo).sum(-1).mean()
+
+
 @register_term("entropy")
-def entropy_of_expected_weights(ctx: TermContext) -> torch.Tensor:
-    """Σ_edges H(E_q[softmax α_edge]) (VINNAS eq. 8, third term); E_q is the Monte Carlo mean over
-    the samples drawn for the batch. Minimising it pushes each edge to one op."""
-    total = 0.0
-    for alpha in ctx.alpha_samples().values():
-        p = ctx.model.prior.to_weights(alpha).mean(0).clamp_min(1e-12)
-        total = total + (-(p * p.log()).sum())
-    return torch.as_tensor(total)
+def entropy_of_expected_weights(ctx: TermContext, num_samples: int = 64) -> torch.Tensor:
+    """Σ_kinds Σ_edges H(E_q[z_edge]), z = to_weights(α) = softmax α (VINNAS eq. 8, third term, γ3).
+
+    The expectation is under the guide's q(α), not over the one α the ELBO drew for this batch: the
+    entropy of one sample, H(softmax α₁), has expectation E_q[H(z)] ≤ H(E_q[z]) which *falls* as σ_α
+    grows, so it would reward noisier α; H(E_q[z]) rises towards log K as q spreads ("certainty in the
+    operations' selection"). E_q[z] is estimated from the term's own ``num_samples`` reparameterised
+    draws of every guide's q(α) (``alpha_dist(kind).rsample``: Normal, Dirichlet, or Delta, for which
+    all draws equal α̂ and the term is exactly H(softmax α̂)), differentiable in the guide's parameters,
+    with the jackknife correction of ``jackknife_entropy_of_mean``.
+    """
+    to_weights = ctx.model.prior.to_weights
+    terms = [
+        jackknife_entropy_of_mean(to_weights(ctx.guide.alpha_dist(kind).rsample((num_samples,))))
+        for kind in ctx.guide.arch_shapes
+    ]
+    return torch.stack(terms).sum()
 
 
 @register_term("l2_anchor")
 def l2_anchor(ctx: TermContext) -> torch.Tensor:
-    """‖η − 0‖² over the guide's architecture parameters (DrNAS eq. 2, the L2 anchor: with
-    β = ELU(η) + 1, η = 0 is the anchor β = 1)."""
-    return sum((p**2).sum() for p in ctx.guide.arch_parameters())
+    """½‖η − 0‖² over the guide's architecture parameters: the L2 anchor of DrNAS eq. 2 (with
+    β = ELU(η) + 1, η = 0 is the anchor β = 1). Weighted by λ its gradient is exactly λ·η, the
+    coupled weight decay ``Adam(weight_decay=λ)`` of the official DrNAS code (``reg_scale`` = λ
+    = 1e-3, the paper's value), so a config must not also put weight decay on η."""
+    return 0.5 * sum((p**2).sum() for p in ctx.guide.arch_parameters())
 
 
 @dataclass
 class TermSpec:
+    """A registered term, its weight schedule and its keyword parameters (e.g. ``num_samples``)."""
+
     name: str
     schedule: Schedule
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.name in TERMS and self.params:
+            try:
+                inspect.signature(TERMS[self.name]).bind(None, **self.params)
+            except TypeError as e:
+                raise ValueError(f"term {self.name!r}: bad params {sorted(self.params)}: {e}") from None
 
     @property
     def fn(self) -> Term:
         return TERMS[self.name]
+
+    def __call__(self, ctx: TermContext) -> torch.Tensor:
+        return self.fn(ctx, **self.params)
 
 
 @dataclass
@@ -168,5 +216,5 @@ class Objective:
             for t in self.terms:
                 lam = t.schedule(progress)
                 if lam != 0:
-                    loss = loss + lam * t.fn(ctx)
+                    loss = loss + lam * t(ctx)
         return loss, rec

@@ -67,7 +67,7 @@ def make_objective(cfg: Config) -> Objective:
     for i, t in enumerate(oc.terms):
         if t.name not in _TERMS:
             raise ConfigError(f"objective.terms[{i}].name: unknown term {t.name!r} (known: {', '.join(_TERMS)})")
-        terms.append(TermSpec(t.name, Schedule(t.weight, t.start_epoch, t.end_epoch)))
+        terms.append(TermSpec(t.name, Schedule(t.weight, t.start_epoch, t.end_epoch), dict(t.params)))
     kl = {prefix: Schedule(s.weight, s.start_epoch, s.end_epoch) for prefix, s in oc.kl_scales.items()}
     return Objective(elbo_cls(num_particles=oc.num_particles), terms, kl)
 

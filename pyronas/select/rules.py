@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import torch
 
 from pyronas.nn.spaces import Genotype
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Selector = Callable[..., Genotype]
+T = TypeVar("T", torch.Tensor, np.ndarray)
 SELECTORS: Registry[Selector] = Registry(
     "selection rule", "a function rule(search, **params) -> Genotype", key="rule", positional=1
 )
@@ -45,19 +47,29 @@ def select_mean(search: SearchState) -> Genotype:
 
 
 # --- VINNAS (Ferianc et al., section IV-C): positive signal-to-noise ratio and magnitude ------------
-def positive_snr(loc, scale):
-    """Positive SNR μ_α / σ_α² (signed, since softmax is sign-sensitive: negative μ ranks last)."""
+def positive_snr(loc: T, scale: T) -> T:
+    """Positive SNR μ_α / σ_α² (VINNAS IV-C, Algorithm 1 line 21), signed: softmax is sign-sensitive,
+    so a negative μ ranks last. The one definition used by the ``snr`` rule and by the SNR plot
+    (torch tensors or numpy arrays)."""
     return loc / scale**2
+
+
+def _scores_over_full_ops(search: SearchState, kind: str, scores: torch.Tensor) -> torch.Tensor:
+    """Per-edge scores of the (possibly pruned) candidates on the full op set, pruned ops at −inf: a
+    score may be negative, so the 0 that ``to_full`` fills in would outrank every kept op."""
+    full = search.supernet.to_full(kind, scores)
+    kept = search.supernet.to_full(kind, torch.ones_like(scores)) > 0
+    return full.masked_fill(~kept, -float("inf"))
 
 
 @register_selector("snr")
 def select_snr(search: SearchState) -> Genotype:
     """Strongest op per edge by the positive SNR μ_α / σ_α² of a Gaussian guide, then the space's
-    derivation rule (VINNAS IV-C; its default selection)."""
+    derivation rule (VINNAS IV-C; its default selection). Ops pruned from the supernet never win."""
     loc_scale = search.guide.loc_scale()
     if loc_scale is None:
         raise ValueError("select.rule: 'snr' needs a Gaussian guide (one whose loc_scale() is not None)")
-    return search.space.derive({k: search.supernet.to_full(k, positive_snr(*ls)) for k, ls in loc_scale.items()})
+    return search.space.derive({k: _scores_over_full_ops(search, k, positive_snr(*ls)) for k, ls in loc_scale.items()})
 
 
 # --- BaLeNAS selection: argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------

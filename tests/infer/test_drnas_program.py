@@ -104,7 +104,7 @@ def _manual_ce(model, guide, x, y, seed):
     return F.cross_entropy(model.supernet(x, {"cell": theta}), y)
 
 
-def test_l2_anchor_loss_is_ce_plus_lambda_eta_squared():
+def test_l2_anchor_loss_is_ce_plus_half_lambda_eta_squared():
     net, model, guide = _program()
     net.eval()  # BN in eval mode (track=False: batch statistics either way); deterministic replays
     with torch.no_grad():
@@ -114,13 +114,13 @@ def test_l2_anchor_loss_is_ce_plus_lambda_eta_squared():
     l2 = Objective(pyro.infer.Trace_ELBO(), [TermSpec("l2_anchor", Schedule(lam))], {"alpha/": Schedule(0.0)})
     torch.manual_seed(7)
     loss, _ = l2.loss(model, guide, x, y, n_data)
-    expected = _manual_ce(model, guide, x, y, 7) + lam * (guide.eta["cell"] ** 2).sum()
+    expected = _manual_ce(model, guide, x, y, 7) + 0.5 * lam * (guide.eta["cell"] ** 2).sum()
     assert torch.allclose(loss, expected, atol=1e-5), (loss, expected)
-    # the gradient w.r.t. η contains the anchor's 2λη
+    # the gradient w.r.t. η contains the anchor's λη (the official code's Adam weight decay λ)
     (g_l2,) = torch.autograd.grad(loss, guide.eta["cell"])
     torch.manual_seed(7)
     (g_ce,) = torch.autograd.grad(_manual_ce(model, guide, x, y, 7), guide.eta["cell"])
-    assert torch.allclose(g_l2 - g_ce, 2 * lam * guide.eta["cell"].detach(), atol=1e-6)
+    assert torch.allclose(g_l2 - g_ce, lam * guide.eta["cell"].detach(), atol=1e-6)
 
 
 def _dirichlet_kl_to_uniform(beta: torch.Tensor) -> torch.Tensor:
