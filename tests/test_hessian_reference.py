@@ -103,7 +103,12 @@ def test_finite_difference_products_match_for_a_gaussian_guide():
     x, y = search.arch_data.x, search.arch_data.y
     torch.manual_seed(SEED)
     got = dominant_eigenvalue(
-        lambda: search.loss(x, y, 100, 0.0)[0], search.arch_parameters(), iters=100, tol=1e-9, second_order=False
+        lambda: search.loss(x, y, 100, 0.0)[0],
+        search.arch_parameters(),
+        iters=100,
+        tol=1e-9,
+        second_order=False,
+        fd_step=1e-5,
     )
     assert got == pytest.approx(expected, rel=1e-3), (got, expected)
 

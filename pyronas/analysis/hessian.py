@@ -137,7 +137,9 @@ def dominant_eigenvalue(
             differentiable loss). False: central differences of gradients under common random
             numbers (``finite_difference_hvp``; needs a loss that is smooth in the parameters once
             the RNG state is fixed, which Dirichlet ``rsample`` is not).
-        fd_step: the finite-difference step ε · ‖v‖ (``second_order=False`` only).
+        fd_step: the finite-difference step ε · ‖v‖ (``second_order=False`` only). ReLU networks are
+            piecewise smooth: a step that moves pre-activations across kinks spoils the quotient
+            (1e-3 gave −6.6 for a true 1.43 on a tiny supernet; 1e-5 in float64 is exact to 1e-8).
 
     Returns:
         The dominant eigenvalue as a float (``nan`` if the loss does not depend on ``params``).

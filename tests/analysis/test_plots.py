@@ -87,9 +87,9 @@ def test_skip_counts_of_known_genotypes():
     assert plots.skip_counts(history, "reduce")[1].tolist() == [1, 1]
 
 
-def test_positive_snr_is_mu_over_variance_clipped_at_zero():
+def test_positive_snr_is_the_selections_signed_mu_over_variance():
     mu, sigma = np.array([2.0, -1.0, 0.5]), np.array([0.5, 0.1, 1.0])
-    np.testing.assert_allclose(plots.positive_snr(mu, sigma), [8.0, 0.0, 0.5])
+    np.testing.assert_allclose(plots.positive_snr(mu, sigma), [8.0, -100.0, 0.5])
 
 
 @pytest.mark.parametrize("name", ["nb201", "darts"])
