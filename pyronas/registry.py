@@ -1,7 +1,9 @@
 """Find priors (``pyronas.models``) and guides (``pyronas.guides``) by file name.
 
-A new prior or guide is one file in ``models/`` or ``guides/`` defining one subclass of
-``ArchPrior`` / ``ArchGuide``; its file name is its name in configs.
+A new prior or guide is one file in ``models/`` or ``guides/``; its file name is its name in
+configs. ``lookup``/``build`` give the class the shorthand ``{name: X}`` builds: the file's
+``ArchPrior``/``ArchGuide`` composite, else its α piece (``AlphaPrior``/``AlphaGuide``); per-group
+building is ``pyronas.infer.program.build_model``/``build_guide``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import inspect
 import pkgutil
 from typing import Any
 
-from pyronas.infer.program import ArchGuide, ArchPrior
+from pyronas.infer.program import AlphaGuide, AlphaPrior, ArchGuide, ArchPrior
 
 
 def _package(kind: str):
@@ -24,19 +26,22 @@ def available(kind: str) -> list[str]:
 
 
 def lookup(kind: str, name: str) -> type:
-    """The one ``ArchPrior`` (kind="models") or ``ArchGuide`` (kind="guides") class of module ``name``."""
-    base = ArchPrior if kind == "models" else ArchGuide
+    """The ``ArchPrior`` (kind="models") or ``ArchGuide`` (kind="guides") subclass of module ``name``,
+    or, if it defines none, its one ``AlphaPrior`` / ``AlphaGuide`` subclass."""
     if name not in available(kind):
         raise ValueError(f"unknown {kind[:-1]} {name!r}; available: {', '.join(available(kind))}")
     module = importlib.import_module(f"pyronas.{kind}.{name}")
-    classes = [
-        c
-        for _, c in inspect.getmembers(module, inspect.isclass)
-        if issubclass(c, base) and c is not base and c.__module__ == module.__name__
-    ]
-    if len(classes) != 1:
-        raise ValueError(f"pyronas.{kind}.{name} must define exactly one {base.__name__} subclass")
-    return classes[0]
+    for base in (ArchPrior, AlphaPrior) if kind == "models" else (ArchGuide, AlphaGuide):
+        classes = [
+            c
+            for _, c in inspect.getmembers(module, inspect.isclass)
+            if issubclass(c, base) and c is not base and c.__module__ == module.__name__
+        ]
+        if len(classes) == 1:
+            return classes[0]
+        if classes:
+            break
+    raise ValueError(f"pyronas.{kind}.{name} must define exactly one {base.__name__} subclass")
 
 
 def check_params(cls: type, params: dict[str, Any], where: str, positional: int = 1) -> None:

@@ -34,11 +34,10 @@ from pyronas.config import Config, ConfigError, load_config
 from pyronas.data.datasets import Batches, Dataset, bilevel_split, load_dataset
 from pyronas.infer.objectives import TERMS as _TERMS
 from pyronas.infer.objectives import Objective, Schedule, TermSpec
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide, build_guide, build_model, describe
 from pyronas.nn.spaces import Genotype, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
-from pyronas.registry import build
 from pyronas.select.rules import select
 
 log = logging.getLogger(__name__)
@@ -119,16 +118,15 @@ class Search:
                 self.space, sc.C, sc.layers, train.shape[0], train.num_classes,
                 sc.layout, sc.partial_channels, sc.track_running_stats,
             )
-            prior = build("models", cfg.model.name, cfg.model.params, supernet, where="model.params")
-            model = SupernetModel(supernet, prior, cfg.model.label_smoothing)
+            model = build_model(cfg.model, supernet)
         self.model = model.to(self.device)
         self.supernet = self.model.supernet
         if guide is None:
-            guide = build("guides", cfg.guide.name, cfg.guide.params, self.model, where="guide.params")
-        self.guide: ArchGuide = guide.to(self.device)
+            guide = build_guide(cfg.guide, self.model, cfg.model)
+        self.guide: ArchGuide = as_arch_guide(guide, self.model).to(self.device)
         if cfg.search.order == 2 and not self.guide.supports_second_order:
             raise ConfigError(
-                f"search.order: 2 is not supported by guide {cfg.guide.name!r} "
+                f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
                 "(its samples are not twice differentiable); use order: 1"
             )
         self.objective = objective if objective is not None else make_objective(cfg)
