@@ -94,6 +94,7 @@ class AutoAlphaGuide(AlphaGuide):
         if rank is not None and family != "lowrank_mvn":
             raise ValueError("guide.alpha.params.rank: only with family lowrank_mvn")
         self.family = family
+        self.correlated = family in ("lowrank_mvn", "iaf")  # one joint q over all α
         self.init_scale = float(init_scale)
         prior = model.prior
 
@@ -129,10 +130,25 @@ class AutoAlphaGuide(AlphaGuide):
 
     @torch.no_grad()
     def sample_alpha(self, n: int) -> dict[str, torch.Tensor]:
-        """``n`` independent draws of every α site from q, ``{kind: [n, edges, ops]}``."""
-        with pyro.settings.context(module_local_params=True), poutine.block():
-            draws = [self.auto() for _ in range(n)]
-        return {k: torch.stack([d[f"{ALPHA}/{k}"] for d in draws]) for k in self.arch_shapes}
+        """``n`` independent draws of every α site from q, ``{kind: [n, edges, ops]}`` (vectorised:
+        z ~ q(z) in the unconstrained space, α = biject_to(support)(z))."""
+        out = {}
+        with pyro.settings.context(module_local_params=True):
+            if self.family == "delta":
+                return {k: v.expand((n, *v.shape)).clone() for k, v in self._named(self.auto.median()).items()}
+            if self.family == "normal":
+                for name, site in self.auto.prototype_trace.iter_stochastic_nodes():
+                    loc, scale = self.auto._get_loc_and_scale(name)
+                    z = torch.distributions.Normal(loc, scale).sample((n,))
+                    out[name] = biject_to(site["fn"].support)(z)
+                return self._named(out)
+            latent = self.auto.get_posterior().sample((n,))
+            for site, z in self.auto._unpack_latent(latent):
+                out[site["name"]] = biject_to(site["fn"].support)(z)
+        return self._named(out)
+
+    def _named(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: values[f"{ALPHA}/{k}"] for k in self.arch_shapes}
 
     @torch.no_grad()
     def loc_scale(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:

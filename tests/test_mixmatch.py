@@ -226,3 +226,27 @@ def test_lowrank_covariance_matches_the_sample_correlation_of_its_draws():
     sample = torch.corrcoef(draws.T)
     assert (corr - sample).abs().max() < 0.08
     assert (corr - torch.eye(30)).abs().max() > 0.3  # really correlated
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_diagnose_keeps_and_plots_the_alpha_correlation_of_a_correlated_guide(tmp_path):
+    from pyronas.analysis.diagnostics import diagnose_guides, read_netcdf
+
+    _, _, guide = _auto("lowrank_mvn", rank=2, init_sigma=0.5)
+    with torch.no_grad():
+        guide.alpha_guide.auto.cov_factor.mul_(4.0)
+    assert guide.correlated
+    result = diagnose_guides([guide], SPACES["nb201"], num_samples=1500, out_dir=tmp_path)
+    back = read_netcdf(result.files["netcdf"])
+    corr = back.alpha_correlation["corr"].values
+    first = f"cell/{SPACES['nb201'].edge_labels()[0]}/none"
+    assert corr.shape == (30, 30) and back.alpha_correlation["corr"].coords["param"].values[0] == first
+    cov = guide.covariance()
+    exact = cov / torch.outer(cov.diag().sqrt(), cov.diag().sqrt())
+    assert abs(corr - exact.numpy()).max() < 0.12  # from the draws kept in the posterior group
+    png = result.files["correlation"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a mean-field guide gets no correlation group
+    _, _, normal = _auto("normal")
+    assert not normal.correlated
+    assert "alpha_correlation" not in diagnose_guides([normal], SPACES["nb201"], num_samples=50).idata.groups()

@@ -232,11 +232,14 @@ class AlphaGuide(nn.Module):
             Gaussian prior's precision δ); None: any prior of matching support.
         supports_second_order: False where the unrolled 2nd-order DARTS gradient would be wrong
             (e.g. Dirichlet ``rsample`` is once-differentiable); the search refuses ``order: 2``.
+        correlated: True where q(α) is not a product over edges and ops (a full/low-rank
+            covariance or a flow); ``diagnose`` then plots α's correlation matrix.
     """
 
     support: ClassVar[Support | Literal["any"]] = "real"
     needs_prior: ClassVar[type[AlphaPrior] | None] = None
     supports_second_order: ClassVar[bool] = True
+    correlated: bool = False  # q(α) couples edges/ops (diagnostics then draw α's correlation matrix)
 
     def __init__(self, model: SupernetModel):
         super().__init__()
@@ -365,6 +368,10 @@ class ArchGuide(nn.Module):
     @property
     def supports_second_order(self) -> bool:
         return self.alpha_guide.supports_second_order and self.weight_guide.supports_second_order
+
+    @property
+    def correlated(self) -> bool:
+        return self.alpha_guide.correlated
 
     @property
     def arch_shapes(self) -> dict[str, tuple[int, ...]]:
