@@ -19,11 +19,12 @@ import pyro.distributions as dist
 import torch
 import torch.nn as nn
 
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import AlphaGuide, SupernetModel
+from pyronas.models.gaussian import GaussianPrior
 from pyronas.optim.vadam import VAdam
 
 
-class BalenasGuide(ArchGuide):
+class BalenasGuide(AlphaGuide):
     """N(μ, σ²) per cell kind with σ read from the bound ``VAdam``.
 
     Args:
@@ -32,12 +33,14 @@ class BalenasGuide(ArchGuide):
         init_scale: μ is initialised as ``init_scale`` · N(0, 1) (DARTS uses 1e-3).
     """
 
+    needs_prior = GaussianPrior
+
     def __init__(self, model: SupernetModel, init_scale: float = 1e-3):
         super().__init__(model)
-        delta = getattr(model.prior, "delta", None)
-        if delta is None:
+        prior = model.prior.alpha
+        if not isinstance(prior, GaussianPrior):
             raise ValueError("guide balenas needs a Gaussian prior with precision delta (model.name: gaussian)")
-        self.delta = float(delta)
+        self.delta = prior.delta
         self.mu = nn.ParameterDict(
             {k: nn.Parameter(init_scale * torch.randn(shape)) for k, shape in self.arch_shapes.items()}
         )

@@ -6,10 +6,10 @@ import pyro.distributions as dist
 import torch
 import torch.nn as nn
 
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import AlphaGuide, SupernetModel
 
 
-class DeltaGuide(ArchGuide):
+class DeltaGuide(AlphaGuide):
     """δ(α̂) per cell kind; α̂ initialised as ``init_scale`` · N(0, 1) (DARTS uses 1e-3)."""
 
     def __init__(self, model: SupernetModel, init_scale: float = 1e-3):

@@ -13,10 +13,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import AlphaGuide, SupernetModel
 
 
-class DirichletGuide(ArchGuide):
+class DirichletGuide(AlphaGuide):
     """θ_edge ~ Dir(ELU(η_edge) + 1) for every cell kind; parameters ``eta[kind]`` of shape [edges, ops].
 
     Args:
@@ -27,6 +27,7 @@ class DirichletGuide(ArchGuide):
     order gradient through θ would be silently wrong: ``supports_second_order = False``.
     """
 
+    support = "simplex"
     supports_second_order = False
 
     def __init__(self, model: SupernetModel, init_scale: float = 1e-3):

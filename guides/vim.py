@@ -52,7 +52,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from pyronas.distributions import log_lambda
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import AlphaGuide, SupernetModel
 
 #: number of ConvReLUBN modules of each size of the architectural network (sec. 3.3, 4.6).
 DEPTHS = {"small": 1, "default": 2, "large": 5}
@@ -82,7 +82,7 @@ def architectural_network(depth: int, hidden: int = 14, kernel_size: int = 3) ->
     return nn.Sequential(*(ConvReLUBN(a, b, kernel_size) for a, b in zip(widths[:-1], widths[1:], strict=True)))
 
 
-class VIMGuide(ArchGuide):
+class VIMGuide(AlphaGuide):
     """q(alpha/<kind>) = N(φ_kind(ε_kind), 1) (Algorithm 1), or a variant (see the module doc).
 
     Args:
@@ -149,7 +149,7 @@ class VIMGuide(ArchGuide):
         """log δ = log(s² / μ²), the variational-dropout reading of N(μ, s²) (sec. 3.5)."""
         return log_lambda(self.mu(kind), self.sigma(kind))
 
-    # --- ArchGuide interface ----------------------------------------------------------------
+    # --- AlphaGuide interface ----------------------------------------------------------------
     def alpha_dist(self, kind: str) -> dist.Distribution:
         mu = self.mu(kind)
         if self.point:

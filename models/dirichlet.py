@@ -12,15 +12,17 @@ from __future__ import annotations
 import pyro.distributions as dist
 import torch
 
-from pyronas.infer.program import ArchPrior
+from pyronas.infer.program import AlphaPrior
 
 
-class DirichletPrior(ArchPrior):
+class DirichletPrior(AlphaPrior):
     """p(θ) = Π_edges Dir(θ_edge | concentration · 1); site ``alpha/<kind>``, event shape [edges, ops].
 
     Args:
         concentration: the symmetric anchor value (DrNAS: 1).
     """
+
+    support = "simplex"
 
     def __init__(self, supernet, concentration: float = 1.0):
         super().__init__(supernet)

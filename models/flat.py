@@ -9,10 +9,10 @@ from __future__ import annotations
 import pyro.distributions as dist
 from pyro.distributions import constraints
 
-from pyronas.infer.program import ArchPrior
+from pyronas.infer.program import AlphaPrior
 
 
-class FlatPrior(ArchPrior):
+class FlatPrior(AlphaPrior):
     """p(α) ∝ 1 on R^{edges x ops} for every cell kind."""
 
     def alpha_dist(self, kind: str) -> dist.Distribution:

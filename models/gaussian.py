@@ -11,11 +11,11 @@ import math
 import pyro.distributions as dist
 import torch
 
-from pyronas.infer.program import ArchPrior
+from pyronas.infer.program import AlphaPrior
 from pyronas.nn.supernet import Supernet
 
 
-class GaussianPrior(ArchPrior):
+class GaussianPrior(AlphaPrior):
     """p(alpha/<kind>) = Π N(0, 1/δ) over ``[edges, ops]`` for every cell kind.
 
     Args:

@@ -1,23 +1,28 @@
 """Log-uniform (ARD) priors on α and on the network weights w (VINNAS, Ferianc et al., eq. 4).
 
-p(α) = Π_{edge, op} p(α) with p(α) ∝ 1/|α|, and the same on every conv/linear weight of the
-supernet: the weights are Pyro sites ``w/<parameter name>`` sampled here (``network_weights``)
-and plugged into the supernet through ``torch.func.functional_call``. The prior owns the
-local-reparameterisation handler (``pyronas.nn.bayesian.LocalReparameterization``) entered around
-the supernet forward (``network_context``); the mean-field guide samples the weights inside the
-same handler so it recognises them.
+Two pieces, usable apart (``model: {alpha: {name: log_uniform}, weights: {name: log_uniform}}``):
+
+* ``LogUniformAlphaPrior``: p(α) = Π_{edge, op} p(α) with p(α) ∝ 1/|α|, mixed through softmax with
+  the zero op's α clipped (VINNAS V-A).
+* ``LogUniformWeightPrior``: the same prior on every conv/linear weight of the supernet. The
+  weights are Pyro sites ``w/<parameter name>`` sampled here (``network_weights``) and plugged
+  into the supernet through ``torch.func.functional_call``. The prior owns the
+  local-reparameterisation handler (``pyronas.nn.bayesian.LocalReparameterization``) entered
+  around the supernet forward (``network_context``); the mean-field weight guide samples the
+  weights inside the same handler so it recognises them.
+
+``LogUniformPrior`` is the shorthand ``model: {name: log_uniform, params: {bayesian_weights, zero_clip}}``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import pyro.distributions as dist
 import torch
 
 from pyronas.distributions import LogUniform
-from pyronas.infer.program import ArchPrior
+from pyronas.infer.program import AlphaPrior, ArchPrior, WeightPrior
 from pyronas.nn.bayesian import LocalReparameterization, bayesian_parameters, weight_sites_prior
 from pyronas.nn.supernet import Supernet
 
@@ -26,24 +31,19 @@ log = logging.getLogger(__name__)
 ZERO_OP = "none"
 
 
-class LogUniformPrior(ArchPrior):
-    """VINNAS prior: factorised log-uniform on α and (optionally) on the network weights.
+class LogUniformAlphaPrior(AlphaPrior):
+    """p(α) ∝ Π 1/|α| over ``[edges, ops]`` for every cell kind; weights softmax(α) with a zero-op clip.
 
     Args:
-        supernet: the supernet (its conv and linear weights become sites if ``bayesian_weights``).
-        bayesian_weights: make conv/linear weights random with the log-uniform prior.
+        supernet: the supernet (shapes and op names).
         zero_clip: upper clip of the ``none`` (zero) op's α before the softmax (VINNAS V-A: "we
             clip the strength of the zero operation to avoid scaling problems"; the paper gives
             no value, α ≤ 0 here so the zero op never outweighs an op at its initial strength);
             ``None`` disables the clip.
     """
 
-    def __init__(self, supernet: Supernet, bayesian_weights: bool = True, zero_clip: float | None = 0.0):
+    def __init__(self, supernet: Supernet, zero_clip: float | None = 0.0):
         super().__init__(supernet)
-        self.weight_shapes = (
-            {name: p.shape for name, p in bayesian_parameters(supernet).items()} if bayesian_weights else {}
-        )
-        self.lrt = LocalReparameterization()
         self.zero_clip = zero_clip
         self.zero_index: int | None = None
         ops = supernet.space.ops
@@ -64,10 +64,29 @@ class LogUniformPrior(ArchPrior):
             alpha = torch.where(is_zero, alpha.clamp(max=self.zero_clip), alpha)
         return torch.softmax(alpha, dim=-1)
 
+
+class LogUniformWeightPrior(WeightPrior):
+    """w/<name> ~ Π log-uniform for every conv/linear weight, with local reparameterisation (VINNAS eqs. 2, 4)."""
+
+    def __init__(self, supernet: Supernet):
+        super().__init__(supernet)
+        self.weight_sites = {name: p.shape for name, p in bayesian_parameters(supernet).items()}
+        self.lrt = LocalReparameterization()
+
     def network_weights(self, supernet: Supernet) -> dict[str, torch.Tensor]:
         """Sample ``w/<name>`` ~ log-uniform for every conv/linear weight (VINNAS eq. 4)."""
-        return weight_sites_prior(self.weight_shapes)
+        return weight_sites_prior(self.weight_sites)
 
-    def network_context(self) -> contextlib.AbstractContextManager:
-        """The local-reparameterisation handler (VINNAS eq. 2) around the supernet forward."""
-        return self.lrt if self.weight_shapes else contextlib.nullcontext()
+
+class LogUniformPrior(ArchPrior):
+    """VINNAS prior: factorised log-uniform on α and (optionally) on the network weights.
+
+    Args:
+        supernet: the supernet (its conv and linear weights become sites if ``bayesian_weights``).
+        bayesian_weights: make conv/linear weights random with the log-uniform prior.
+        zero_clip: see ``LogUniformAlphaPrior``.
+    """
+
+    def __init__(self, supernet: Supernet, bayesian_weights: bool = True, zero_clip: float | None = 0.0):
+        weights = LogUniformWeightPrior(supernet) if bayesian_weights else None
+        super().__init__(LogUniformAlphaPrior(supernet, zero_clip), weights)

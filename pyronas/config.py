@@ -64,16 +64,35 @@ class DataConfig:
 
 
 @dataclass
-class ModelConfig:
-    name: str = "flat"
-    label_smoothing: float = 0.0
+class GroupConfig:
+    """One group's piece of a prior or guide: ``{name: <file in models/ or guides/>, params: {...}}``."""
+
+    name: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
-class GuideConfig:
-    name: str = "delta"
+class ModelConfig:
+    """The prior: shorthand ``{name, params}`` (one file, both groups as that file defines them; default
+    ``flat``) or per group ``{alpha: {name, params}, weights: {name, params}}`` (α default ``flat``,
+    weights default ``none``: point estimates). See ``pyronas.infer.program.build_model``."""
+
+    name: str | None = None
+    label_smoothing: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    alpha: GroupConfig | None = None
+    weights: GroupConfig | None = None
+
+
+@dataclass
+class GuideConfig:
+    """The guide: shorthand ``{name, params}`` (default ``delta``) or per group ``{alpha: {name, params},
+    weights: {name, params}}`` (α default ``delta``, weights default ``none``)."""
+
+    name: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    alpha: GroupConfig | None = None
+    weights: GroupConfig | None = None
 
 
 @dataclass
@@ -241,6 +260,16 @@ class Config:
             checks.append(("benchmark.name", self.space == "nb201", f"{b.name} needs space: nb201"))
         for i, t in enumerate(self.objective.terms):
             checks.append((f"objective.terms[{i}].name", bool(t.name), "each term needs a name"))
+        for section, c in (("model", self.model), ("guide", self.guide)):
+            grouped = c.alpha is not None or c.weights is not None
+            checks.append((section, not (grouped and c.name is not None),
+                           f"give either {section}.name (shorthand) or {section}.alpha / {section}.weights, not both"))
+            checks.append((f"{section}.params", not (grouped and c.params),
+                           f"only with {section}.name; give each group its own params"))
+            for group in ("alpha", "weights"):
+                g = getattr(c, group)
+                if g is not None:
+                    checks.append((f"{section}.{group}.name", bool(g.name), "each group needs a name"))
         for key, ok, msg in checks:
             if not ok:
                 raise ConfigError(f"{key}: {msg}")
@@ -256,8 +285,14 @@ class Config:
         from pyronas.registry import GUIDES, PRIORS
         from pyronas.select.rules import SELECTORS
 
-        PRIORS.get(self.model.name, "model.name")
-        GUIDES.get(self.guide.name, "guide.name")
+        for section, registry in (("model", PRIORS), ("guide", GUIDES)):
+            sc = getattr(self, section)
+            if sc.name is not None:
+                registry.get(sc.name, f"{section}.name")
+            for group in ("alpha", "weights"):
+                g = getattr(sc, group)
+                if g is not None and g.name != "none":
+                    registry.get(g.name, f"{section}.{group}.name")
         for i, t in enumerate(self.objective.terms):
             TERMS.get(t.name, f"objective.terms[{i}].name")
         OPTIMIZERS.get(self.optim.weights.name, "optim.weights.name")

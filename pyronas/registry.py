@@ -112,11 +112,20 @@ class Registry(Generic[T]):
 
     # --- registration -----------------------------------------------------------------------------
     @property
-    def base(self) -> type | None:
+    def base(self) -> type | tuple[type, ...] | None:
+        """The base class entries subclass; ``"a:A,b:B"`` names several, in order of preference
+        (priors: a composite ``ArchPrior``, else an ``AlphaPrior``)."""
         if isinstance(self._base, str):
-            module, _, name = self._base.partition(":")
-            self._base = getattr(importlib.import_module(module), name)
+            bases = []
+            for spec in self._base.split(","):
+                module, _, name = spec.partition(":")
+                bases.append(getattr(importlib.import_module(module), name))
+            self._base = bases[0] if len(bases) == 1 else tuple(bases)
         return self._base
+
+    def _base_name(self) -> str:
+        base = self.base
+        return " or ".join(b.__name__ for b in base) if isinstance(base, tuple) else getattr(base, "__name__", "")
 
     def register(self, name: str, obj: T | None = None) -> Any:
         """Register ``obj`` under ``name``; without ``obj``, a decorator doing so and returning it.
@@ -128,7 +137,7 @@ class Registry(Generic[T]):
         def add(o: T) -> T:
             base = self.base
             if base is not None and not (isinstance(o, type) and issubclass(o, base)):
-                raise RegistryError(f"{self.kind} {name!r}: {o!r} is not a subclass of {base.__name__}")
+                raise RegistryError(f"{self.kind} {name!r}: {o!r} is not a subclass of {self._base_name()}")
             old = self._entries.get(name)
             if old is not None and old is not o and _origin(old) != _origin(o):
                 raise RegistryError(
@@ -140,7 +149,7 @@ class Registry(Generic[T]):
         return add if obj is None else add(obj)
 
     # --- look-up ----------------------------------------------------------------------------------
-    def _modules(self) -> list[str]:
+    def files(self) -> list[str]:
         if self.package is None:
             return []
         path = importlib.import_module(self.package).__path__
@@ -149,26 +158,29 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         """Registered names plus the not-yet-imported files of ``package``, sorted."""
         load_plugins()
-        return sorted(set(self._entries) | set(self._modules()))
+        return sorted(set(self._entries) | set(self.files()))
 
     def _discover(self, name: str, where: str | None) -> None:
         """Import ``package.name`` and register its one ``base`` subclass under ``name``."""
-        if name in self._entries or name not in self._modules():
+        if name in self._entries or name not in self.files():
             return
         module = importlib.import_module(f"{self.package}.{name}")
         if name in self._entries:  # the module registered itself with the decorator
             return
-        base = self.base
-        classes = [
-            c
-            for _, c in inspect.getmembers(module, inspect.isclass)
-            if base is not None and issubclass(c, base) and c is not base and c.__module__ == module.__name__
-        ]
+        bases = self.base if isinstance(self.base, tuple) else (self.base,)
+        classes: list[type] = []
+        for base in bases:  # in order of preference: the first base with a subclass here decides
+            classes = [
+                c
+                for _, c in inspect.getmembers(module, inspect.isclass)
+                if base is not None and issubclass(c, base) and c not in bases and c.__module__ == module.__name__
+            ]
+            if classes:
+                break
         if len(classes) != 1:
             at = f"{where}: " if where else ""
             raise RegistryError(
-                f"{at}{module.__name__} must define exactly one {getattr(base, '__name__', base)} subclass "
-                f"(found {len(classes)})"
+                f"{at}{module.__name__} must define exactly one {self._base_name()} subclass (found {len(classes)})"
             )
         self._entries[name] = classes[0]
 
@@ -254,15 +266,15 @@ def check_params(obj: Callable[..., Any], params: dict[str, Any], where: str, po
 # --- priors and guides: one file each in models/ and guides/ -------------------------------------
 PRIORS: Registry = Registry(
     "prior",
-    "an ArchPrior subclass; __init__(supernet, **params); alpha_dist(kind) -> distribution of alpha/<kind>",
-    base="pyronas.infer.program:ArchPrior",
+    "an ArchPrior (or AlphaPrior) subclass; __init__(supernet, **params); alpha_dist(kind): law of alpha/<kind>",
+    base="pyronas.infer.program:ArchPrior,pyronas.infer.program:AlphaPrior",
     package="pyronas.models",
     positional=1,
 )
 GUIDES: Registry = Registry(
     "guide",
-    "an ArchGuide subclass; __init__(model, **params); samples every latent site of the model",
-    base="pyronas.infer.program:ArchGuide",
+    "an ArchGuide (or AlphaGuide) subclass; __init__(model, **params); samples the latent sites of its groups",
+    base="pyronas.infer.program:ArchGuide,pyronas.infer.program:AlphaGuide",
     package="pyronas.guides",
     positional=1,
 )

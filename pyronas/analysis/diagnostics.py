@@ -10,7 +10,10 @@ For a trained guide q(α) the posterior group holds, per cell kind, edge and ope
   or ``theta`` (simplex-valued θ of a Dirichlet family, DrNAS / BaLeNAS-style);
 * ``op_probs`` = to_weights(α), the mixing weights the supernet uses.
 
-with dims ``(chain, draw, cell, edge, op)``. Runs of the same config with different seeds are
+with dims ``(chain, draw, cell, edge, op)``. For a correlated guide (``guide.correlated``: a
+low-rank MVN or a flow over all α) the group ``alpha_correlation`` holds the correlation matrix of
+the raw variable over the (cell, edge, op) coordinates, computed from the same posterior draws
+(``add_alpha_correlation``). Runs of the same config with different seeds are
 the chains: the rank-normalised split R-hat of Vehtari et al. (2021) of each op probability
 across seeds measures how reproducible the search is (R-hat ≈ 1: every seed found the same
 posterior; ≫ 1: the seeds disagree).
@@ -133,6 +136,26 @@ def to_inference_data(
     return idata
 
 
+def alpha_correlation(idata: az.InferenceData) -> xr.DataArray:
+    """Pearson correlation of the raw architecture variable (α or θ) between all (cell, edge, op)
+    coordinates, over every posterior draw of every chain; dims ``(param, param_)`` labelled
+    ``"cell/edge/op"`` (NaN for constant or absent coordinates)."""
+    raw = idata.posterior[idata.posterior.attrs["raw_variable"]]
+    flat = raw.stack(sample=("chain", "draw"), param=DIMS).transpose("sample", "param")
+    labels = ["/".join(map(str, key)) for key in flat.indexes["param"]]
+    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        corr = np.corrcoef(np.asarray(flat.values, dtype=float), rowvar=False)
+    return xr.DataArray(corr, dims=("param", "param_"), coords={"param": labels, "param_": labels})
+
+
+def add_alpha_correlation(idata: az.InferenceData) -> xr.DataArray:
+    """Compute ``alpha_correlation`` and keep it in ``idata`` as the group ``alpha_correlation``."""
+    corr = alpha_correlation(idata)
+    idata.add_groups({"alpha_correlation": xr.Dataset({"corr": corr})})
+    return corr
+
+
 def write_netcdf(idata: az.InferenceData, path: str | os.PathLike) -> Path:
     """Write ``idata`` to a netcdf file (all groups); returns the path."""
     path = Path(path)
@@ -246,7 +269,8 @@ def diagnose_guides(
     threshold: float = RHAT_THRESHOLD,
 ) -> Diagnosis:
     """Draw from every guide (chain ``i`` uses seed ``seed + i``), summarise, and optionally write
-    ``posterior.nc`` and ``summary.csv`` into ``out_dir``."""
+    ``posterior.nc`` and ``summary.csv`` into ``out_dir`` (and ``alpha_correlation.png`` when a
+    guide is ``correlated``)."""
     supernets = list(supernets) if supernets is not None else [None] * len(guides)
     chains = []
     for i, (guide, net) in enumerate(zip(guides, supernets, strict=True)):
@@ -255,11 +279,16 @@ def diagnose_guides(
             draws.attrs["run"] = str(labels[i])
         chains.append(draws)
     idata = to_inference_data(chains, space, {"num_samples": num_samples})
+    corr = add_alpha_correlation(idata) if any(g.correlated for g in guides) else None
     table = summary_table(idata)
     result = Diagnosis(idata, table, unstable_edges(table, threshold), verdict(table, len(chains), threshold))
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
+        if corr is not None:
+            from pyronas.analysis.plots import plot_alpha_correlation
+
+            result.files["correlation"] = plot_alpha_correlation(corr, out / "alpha_correlation.png")
         result.files["netcdf"] = write_netcdf(idata, out / "posterior.nc")
         table.to_csv(out / "summary.csv", index=False, float_format="%.6g")
         result.files["csv"] = out / "summary.csv"

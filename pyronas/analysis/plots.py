@@ -167,6 +167,28 @@ def op_heatmap_figure(op_probs: dict[str, np.ndarray], space: SearchSpace) -> Fi
     return _heatmap_grid_figure([("op probability", op_probs, "viridis", (0.0, 1.0))], space)
 
 
+def plot_alpha_correlation(corr, path: str | os.PathLike) -> Path:
+    """Heatmap of α's correlation matrix between (cell, edge, op) coordinates (a DataArray with
+    ``"cell/edge/op"`` labels, ``diagnostics.alpha_correlation``), edges separated by grid lines."""
+    labels = [str(v) for v in corr.coords["param"].values]
+    v = np.asarray(corr.values, dtype=float)
+    n = len(labels)
+    fig = Figure(figsize=(2.0 + 0.13 * n, 1.5 + 0.13 * n))
+    ax = fig.subplots()
+    im = ax.imshow(v, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+    ticks = [i for i, lab in enumerate(labels) if n <= 60 or lab.endswith(labels[0].split("/")[-1])]
+    ax.set_xticks(ticks, [labels[i] for i in ticks], rotation=90, fontsize=5)
+    ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=5)
+    edges = ["/".join(lab.split("/")[:2]) for lab in labels]
+    for i in range(1, n):
+        if edges[i] != edges[i - 1]:
+            ax.axhline(i - 0.5, color="0.6", lw=0.4)
+            ax.axvline(i - 0.5, color="0.6", lw=0.4)
+    ax.set_title("correlation of α under q (cell/edge/op)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return _save(fig, path)
+
+
 def plot_op_heatmap(op_probs: dict[str, np.ndarray], space: SearchSpace, path: str | os.PathLike) -> Path:
     """Heatmap of final op probabilities, edges x ops, one panel per cell kind."""
     return _save(op_heatmap_figure(op_probs, space), path)

@@ -183,7 +183,7 @@ class BilevelSVI:
     @contextlib.contextmanager
     def _iteration(self) -> Iterator[None]:
         """One iteration's scope: guides with ``shared_draw`` get one seed for all its losses."""
-        self._seed = int(torch.randint(0, 2**31 - 1, (1,))) if getattr(self.guide, "shared_draw", False) else None
+        self._seed = int(torch.randint(0, 2**31 - 1, (1,))) if self.guide.shared_draw else None
         try:
             yield
         finally:

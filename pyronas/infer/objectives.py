@@ -80,6 +80,8 @@ class SiteRecorder(Messenger):
         if msg["is_observed"]:
             self.logits = getattr(msg["fn"], "logits", None)
             return
+        if msg["infer"].get("is_auxiliary"):  # an autoguide's unconstrained latent, not a model site
+            return
         seen = self.values.setdefault(msg["name"], [])
         if not any(v is msg["value"] for v in seen):
             seen.append(msg["value"])

@@ -42,13 +42,12 @@ from pyronas.distributed import (
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
 from pyronas.infer.objectives import TERMS as _TERMS
 from pyronas.infer.objectives import Objective, Schedule, SiteRecorder, TermSpec
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide, build_guide, build_model, describe
 from pyronas.io import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
 from pyronas.progress import Progress
-from pyronas.registry import build
 from pyronas.runtime import Runtime
 from pyronas.select.rules import select
 
@@ -271,17 +270,16 @@ class Search:
                 space, sc.C, sc.layers, train.shape[0], train.num_classes,
                 sc.layout, sc.partial_channels, sc.track_running_stats,
             )
-            prior = build("models", cfg.model.name, cfg.model.params, supernet, where="model.params")
-            model = SupernetModel(supernet, prior, cfg.model.label_smoothing)
+            model = build_model(cfg.model, supernet)
         if self.world.active and cfg.supernet.sync_batchnorm:
             model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(device)
         if guide is None:
-            guide = build("guides", cfg.guide.name, cfg.guide.params, model, where="guide.params")
-        guide = guide.to(device)
+            guide = build_guide(cfg.guide, model, cfg.model)
+        guide = as_arch_guide(guide, model).to(device)
         if cfg.search.order == 2 and not guide.supports_second_order:
             raise ConfigError(
-                f"search.order: 2 is not supported by guide {cfg.guide.name!r} "
+                f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
                 "(its samples are not twice differentiable); use order: 1"
             )
         objective = objective if objective is not None else make_objective(cfg)

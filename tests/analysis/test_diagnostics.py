@@ -17,14 +17,16 @@ from pyronas.analysis.diagnostics import (
     write_netcdf,
 )
 from pyronas.guides.delta import DeltaGuide
-from pyronas.infer.program import ArchGuide, ArchPrior, SupernetModel
+from pyronas.infer.program import AlphaGuide, AlphaPrior, SupernetModel
 from pyronas.models.flat import FlatPrior
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet
 
 
-class SimplexPrior(ArchPrior):
+class SimplexPrior(AlphaPrior):
     """θ on the simplex: the mixing weights are θ itself."""
+
+    support = "simplex"
 
     def alpha_dist(self, kind):
         return dist.Dirichlet(torch.ones(self.arch_shapes[kind])).to_event(1)
@@ -33,8 +35,10 @@ class SimplexPrior(ArchPrior):
         return alpha
 
 
-class DirichletGuide(ArchGuide):
+class DirichletGuide(AlphaGuide):
     """q(θ) = Π_edges Dir(β); analytic mean β / Σβ."""
+
+    support = "simplex"
 
     def __init__(self, model, concentration: dict[str, torch.Tensor]):
         super().__init__(model)
@@ -44,7 +48,7 @@ class DirichletGuide(ArchGuide):
         return dist.Dirichlet(self.log_beta[kind].exp()).to_event(1)
 
 
-class GaussianGuide(ArchGuide):
+class GaussianGuide(AlphaGuide):
     """q(α) = N(μ, σ²) per op (real-valued α, softmax weights)."""
 
     def __init__(self, model, mu: dict[str, torch.Tensor], sigma: float = 1.0):

@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 
 from pyronas.analysis import plots as plots
-from pyronas.infer.program import ArchGuide, SupernetModel
+from pyronas.infer.program import AlphaGuide, SupernetModel
 from pyronas.models.flat import FlatPrior
 from pyronas.nn.spaces import Genotype, get_space
 from pyronas.nn.supernet import Supernet
@@ -27,7 +27,7 @@ def assert_png(path):
     assert img[..., :3].std() > 0.01  # something was drawn
 
 
-class GaussianGuide(ArchGuide):
+class GaussianGuide(AlphaGuide):
     def __init__(self, model):
         super().__init__(model)
         self.mu = nn.ParameterDict({k: nn.Parameter(torch.randn(s)) for k, s in self.arch_shapes.items()})

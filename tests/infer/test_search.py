@@ -102,14 +102,14 @@ def test_two_searches_in_one_process_do_not_share_state(digits):
 
 
 def test_order_two_refused_for_once_differentiable_guides(digits):
-    from pyronas.infer.program import ArchGuide
+    from pyronas.guides.delta import DeltaGuide
 
-    ArchGuide.supports_second_order = False
+    DeltaGuide.supports_second_order = False
     try:
         with pytest.raises(ConfigError, match="search.order: 2 is not supported"):
             Search(load_config(overrides=TINY + ["search.order=2"]), None, data=digits)
     finally:
-        ArchGuide.supports_second_order = True
+        del DeltaGuide.supports_second_order
 
 
 @needs_fmnist
