@@ -13,8 +13,8 @@ from pyronas.guides.auto import AutoAlphaGuide
 from pyronas.guides.balenas import BalenasGuide
 from pyronas.guides.dirichlet import DirichletGuide
 from pyronas.guides.mean_field import MeanFieldWeightGuide
+from pyronas.infer import Search, run_search
 from pyronas.infer.program import NoWeightGuide
-from pyronas.infer.search import Search, run_search
 
 TINY = [
     "data.name=digits",

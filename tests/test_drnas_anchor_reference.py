@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from pyronas.config import load_config
+from pyronas.infer import make_objective
 from pyronas.infer.objectives import Objective, Schedule, TermContext, TermSpec, l2_anchor
 from pyronas.infer.program import SupernetModel
-from pyronas.infer.search import make_objective
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import make_optimizer

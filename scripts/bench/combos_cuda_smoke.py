@@ -14,7 +14,7 @@ import torch
 from pyronas.analysis.nuts import compare, run_nuts, supernet_log_likelihood
 from pyronas.config import load_config
 from pyronas.data.datasets import load_dataset
-from pyronas.infer.search import Search
+from pyronas.infer import Search
 
 TINY = [
     "device=cuda", "data.name=digits", "data.portion=1.0", "data.image_size=null", "supernet.C=4",

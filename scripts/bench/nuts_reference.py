@@ -26,7 +26,7 @@ import torch
 
 from pyronas.analysis.nuts import compare, run_nuts, supernet_log_likelihood
 from pyronas.config import load_config
-from pyronas.infer.search import Search, load_run
+from pyronas.infer import Search, load_run
 
 
 def main() -> None:
