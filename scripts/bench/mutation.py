@@ -116,16 +116,21 @@ def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
     return verdicts
 
 
-def run_target(name: str, target: Target, scratch: Path, jobs: int, log) -> dict:
+def run_target(name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False) -> dict:
+    """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's)."""
     work = scratch / name
-    _copy_repo(work)
-    _write_config(work, target)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     env.pop("CI", None)  # a benchmark: optional extras may be missing here
     t0 = time.time()
     patterns = target.patterns()
-    proc = subprocess.run(["mutmut", "run", "--max-children", str(jobs), *patterns], cwd=work, env=env,
-                          stdout=log, stderr=subprocess.STDOUT)
+    exit_code = None
+    if not collect_only:
+        _copy_repo(work)
+        _write_config(work, target)
+        exit_code = subprocess.run(["mutmut", "run", "--max-children", str(jobs), *patterns], cwd=work, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT).returncode
+    elif not work.is_dir():
+        raise FileNotFoundError(f"{work}: no earlier mutmut run of {name!r} to collect")
     verdicts = _results(work, env, patterns)
     survivors = {}
     for mutant, status in verdicts.items():
@@ -136,7 +141,7 @@ def run_target(name: str, target: Target, scratch: Path, jobs: int, log) -> dict
     tested = counts.get("killed", 0) + counts.get("survived", 0)
     return {
         "target": name, "module": target.path, "tests": list(target.tests), "functions": list(target.functions),
-        "exit_code": proc.returncode, "seconds": round(time.time() - t0), "counts": counts,
+        "exit_code": exit_code, "seconds": None if collect_only else round(time.time() - t0), "counts": counts,
         "survival_rate": counts.get("survived", 0) / tested if tested else None,
         "verdicts": verdicts, "survivors": survivors,
     }
@@ -148,9 +153,10 @@ def _report(results: list[dict]) -> str:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         c, rate = r["counts"], r["survival_rate"]
+        survival = "n/a" if rate is None else f"{100 * rate:.1f}%"
+        minutes = "?" if r["seconds"] is None else f"{r['seconds'] / 60:.1f}"
         lines.append(f"| {r['target']} | {r['module']} | {sum(c.values())} | {c.get('killed', 0)} | "
-                     f"{c.get('survived', 0)} | {c.get('no tests', 0)} | "
-                     f"{'n/a' if rate is None else f'{100 * rate:.1f}%'} | {r['seconds'] / 60:.1f} |")
+                     f"{c.get('survived', 0)} | {c.get('no tests', 0)} | {survival} | {minutes} |")
     for r in results:
         if r["survivors"]:
             lines += ["", f"## Survivors: {r['target']} ({r['module']})", ""]
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="mutmut worker processes")
     p.add_argument("--scratch", type=Path, default=Path("/tmp/pyronas-mutation"))
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "mutation")
+    p.add_argument("--collect", action="store_true", help="only read the verdicts of earlier (maybe unfinished) runs")
     args = p.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
@@ -173,8 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("mutmut is not installed (pip install mutmut)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.targets or list(TARGETS):
-        with open(args.out / f"{name}.log", "w") as log:
-            result = run_target(name, TARGETS[name], args.scratch, args.jobs, log)
+        with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
+            result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
         done = [json.loads((args.out / f"{t}.json").read_text()) for t in TARGETS if (args.out / f"{t}.json").exists()]
         (args.out / "report.md").write_text(_report(done))  # every target measured into this folder so far
