@@ -85,6 +85,8 @@ def _copy_repo(dest: Path) -> None:
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
+    for sub in ("models", "guides"):  # pyronas.models / pyronas.guides (a package-dir mapping mutmut's copy lacks)
+        shutil.copytree(dest / sub, dest / "pyronas" / sub)
 
 
 def _mutmut_section(target: Target) -> str:
