@@ -19,6 +19,7 @@ import pytest
 import torch
 from scipy import stats
 
+from pyronas.bo.acquisition import ucb_kappa, xi_schedule
 from pyronas.bo.loop import BayesOpt, BOConfig
 from pyronas.bo.targets import SyntheticObjective
 from pyronas.nn.spaces import Genotype, get_space
@@ -150,3 +151,22 @@ def test_propose_is_the_brute_force_argmax_and_second_pick_uses_fantasies(case, 
         a1[first] = -np.inf
         runner_up = int(np.argmax(a1))
         assert a2[runner_up] < finite.max() - 1e-4 * (finite.max() - finite.min())
+
+
+def test_ucb_kappa_and_xi_schedule_at_their_edges():
+    """GP-UCB's kappa_t with its defaults (delta 0.1, nu 1) from t = 1 on; delta outside (0, 1) and t < 1 refused;
+    xi constant by default, Kushner's linear decrease otherwise."""
+    d = 30
+
+    def kappa(t, delta, nu):
+        return math.sqrt(nu * 2 * math.log(t ** (d / 2 + 2) * math.pi**2 / (3 * delta)))
+
+    assert ucb_kappa(7, d) == pytest.approx(kappa(7, 0.1, 1.0), rel=1e-12)
+    assert ucb_kappa(1, d, 0.5, 0.3) == pytest.approx(kappa(1, 0.5, 0.3), rel=1e-12)
+    for t, delta in [(0, 0.1), (5, 0.0), (5, 1.0), (5, 1.5), (5, -0.2)]:
+        with pytest.raises(ValueError, match=r"t >= 1 and 0 < delta < 1"):
+            ucb_kappa(t, d, delta)
+    assert xi_schedule(0.2, 7, 10) == 0.2
+    assert xi_schedule(0.2, 6, 11, "decreasing") == pytest.approx(0.2 * (1 - 5 / 11), rel=1e-12)
+    with pytest.raises(ValueError, match="unknown xi schedule"):
+        xi_schedule(0.2, 1, 10, "cosine")
