@@ -51,7 +51,9 @@ class Target:
 TARGETS: dict[str, Target] = {
     "acquisition": Target("pyronas/bo/acquisition.py", ("tests/test_bo_gp.py", "tests/test_bo_reference.py")),
     "distributions": Target(
-        "pyronas/distributions.py", ("tests/test_vinnas_kl.py", "tests/test_bayesian.py", "tests/test_vimnas.py")
+        "pyronas/distributions.py",
+        ("tests/test_vinnas_kl.py", "tests/test_distributions_reference.py", "tests/test_bayesian.py",
+         "tests/test_vimnas.py"),
     ),
     "objectives": Target(
         "pyronas/infer/objectives.py",
