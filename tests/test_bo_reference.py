@@ -19,7 +19,7 @@ import pytest
 import torch
 from scipy import stats
 
-from pyronas.bo.acquisition import ucb_kappa, xi_schedule
+from pyronas.bo.acquisition import expected_improvement, probability_of_improvement, ucb_kappa, xi_schedule
 from pyronas.bo.loop import BayesOpt, BOConfig
 from pyronas.bo.targets import SyntheticObjective
 from pyronas.nn.spaces import Genotype, get_space
@@ -153,9 +153,15 @@ def test_propose_is_the_brute_force_argmax_and_second_pick_uses_fantasies(case, 
         assert a2[runner_up] < finite.max() - 1e-4 * (finite.max() - finite.min())
 
 
-def test_ucb_kappa_and_xi_schedule_at_their_edges():
-    """GP-UCB's kappa_t with its defaults (delta 0.1, nu 1) from t = 1 on; delta outside (0, 1) and t < 1 refused;
-    xi constant by default, Kushner's linear decrease otherwise."""
+def test_acquisition_defaults_and_edges():
+    """PI and EI without a trade-off by default; GP-UCB's kappa_t with its defaults (delta 0.1, nu 1) from t = 1 on,
+    delta outside (0, 1) and t < 1 refused; xi constant by default, Kushner's linear decrease otherwise."""
+    mu, sigma = torch.tensor([0.3, -0.4, 1.2], dtype=torch.float64), torch.tensor([0.5, 1.5, 0.2], dtype=torch.float64)
+    z = (mu - 0.1) / sigma
+    normal = torch.distributions.Normal(0.0, 1.0)
+    assert torch.allclose(probability_of_improvement(mu, sigma, 0.1), normal.cdf(z), rtol=1e-12)
+    ei = (mu - 0.1) * normal.cdf(z) + sigma * normal.log_prob(z).exp()
+    assert torch.allclose(expected_improvement(mu, sigma, 0.1), ei, rtol=1e-12)
     d = 30
 
     def kappa(t, delta, nu):
@@ -168,5 +174,6 @@ def test_ucb_kappa_and_xi_schedule_at_their_edges():
             ucb_kappa(t, d, delta)
     assert xi_schedule(0.2, 7, 10) == 0.2
     assert xi_schedule(0.2, 6, 11, "decreasing") == pytest.approx(0.2 * (1 - 5 / 11), rel=1e-12)
+    assert xi_schedule(0.2, 1, 1, "decreasing") == 0.2 and xi_schedule(0.2, 2, 1, "decreasing") == 0.0
     with pytest.raises(ValueError, match="unknown xi schedule"):
         xi_schedule(0.2, 1, 10, "cosine")
