@@ -162,6 +162,10 @@ def test_acquisition_defaults_and_edges():
     assert torch.allclose(probability_of_improvement(mu, sigma, 0.1), normal.cdf(z), rtol=1e-12)
     ei = (mu - 0.1) * normal.cdf(z) + sigma * normal.log_prob(z).exp()
     assert torch.allclose(expected_improvement(mu, sigma, 0.1), ei, rtol=1e-12)
+    # no posterior variance: PI is the indicator of a strict improvement, EI the improvement itself
+    mu0, zero = torch.tensor([0.5, 0.9, 1.7, 0.2], dtype=torch.float64), torch.zeros(4, dtype=torch.float64)
+    assert probability_of_improvement(mu0, zero, 0.5).tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert torch.allclose(expected_improvement(mu0, zero, 0.5), torch.tensor([0.0, 0.4, 1.2, 0.0]).double())
     d = 30
 
     def kappa(t, delta, nu):
