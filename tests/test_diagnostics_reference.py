@@ -129,3 +129,12 @@ def test_point_mass_elements_get_closed_form_r_hat_and_no_ess():
     assert (same["r_hat"] == 1.0).all() and (differ["r_hat"] == np.inf).all()
     assert same["ess_bulk"].isna().all() and differ["ess_tail"].isna().all()
     assert np.isfinite(table.loc[("reduce", "e0"), "r_hat"]).all()
+
+
+def test_single_run_of_eight_draws_is_already_split():
+    """The smallest run that is split in halves (8 draws: two halves of 4, ArviZ's minimum chain length)."""
+    x = _draws(chains=1, draws=8, seed=4)
+    table = summary_table(_idata(x))
+    for row, idx in _rows(table):
+        e = x[(0, slice(None), *idx)]
+        assert row.r_hat == pytest.approx(az.rhat(np.stack([e[:4], e[4:]]), method="rank"), rel=1e-9)
