@@ -46,11 +46,11 @@ def _tiny_search(out_dir, seed: int) -> Search:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    pytest.importorskip("sklearn")
     root = tmp_path_factory.mktemp("runs")
     return [root / "seed0", root / "seed1"], [_tiny_search(root / f"seed{s}", s) for s in (0, 1)]
 
 
+@pytest.mark.requires("sklearn")
 def test_hessian_tracked_per_epoch_and_reproducible_from_the_checkpoint(runs):
     (run0, _), (search0, _) = runs
     eigs = [m.get("hessian_eig") for m in search0.metrics]
@@ -60,6 +60,7 @@ def test_hessian_tracked_per_epoch_and_reproducible_from_the_checkpoint(runs):
     assert again == pytest.approx(eigs[-1], rel=1e-4)
 
 
+@pytest.mark.requires("sklearn")
 def test_every_plot_from_a_real_run(runs, tmp_path):
     (run0, _), _ = runs
     search = load_search(run0)
@@ -69,6 +70,7 @@ def test_every_plot_from_a_real_run(runs, tmp_path):
         assert_png(path)
 
 
+@pytest.mark.requires("sklearn")
 def test_runs_as_chains(runs, tmp_path):
     (run0, run1), (search0, _) = runs
     same = diagnose([run0, run0], num_samples=50, out_dir=tmp_path)
@@ -83,6 +85,7 @@ def test_runs_as_chains(runs, tmp_path):
     assert differ.verdict.startswith("NOT REPRODUCIBLE") and len(differ.unstable) == 6
 
 
+@pytest.mark.requires("sklearn")
 def test_diagnose_a_checkpoint_file(runs):
     (run0, _), (search0, _) = runs
     d = diagnose([run0 / "checkpoint.pt"], num_samples=20)
@@ -92,6 +95,7 @@ def test_diagnose_a_checkpoint_file(runs):
     )
 
 
+@pytest.mark.requires("sklearn")
 def test_cli_diagnose(runs, tmp_path, capsys):
     (run0, run1), _ = runs
     assert main(["--quiet", "diagnose", str(run0), str(run1), "--samples", "30", "--out", str(tmp_path)]) == 0

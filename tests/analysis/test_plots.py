@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -107,10 +106,8 @@ def test_plot_run_writes_every_figure(tmp_path, name):
         assert_png(path)
 
 
-@pytest.mark.parametrize("use_graphviz", [True, False])
+@pytest.mark.parametrize("use_graphviz", [pytest.param(True, marks=pytest.mark.requires("dot")), False])
 def test_cell_diagram_with_and_without_graphviz(tmp_path, use_graphviz):
-    if use_graphviz and shutil.which("dot") is None:
-        pytest.skip("graphviz dot not installed")
     space = get_space("darts")
     g = space.random_genotype(torch.Generator().manual_seed(0))
     assert_png(plots.plot_cell(g, "normal", space, tmp_path / "cell.png", use_graphviz=use_graphviz))

@@ -1,16 +1,14 @@
 """A short real BO-NAS run on Fashion-MNIST (tiny training per architecture), end to end, resumed."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from pyronas.bo.loop import run_bo
 from pyronas.cli import main
 from pyronas.config import load_config
-from pyronas.data.datasets import FASHION_MNIST_ROOT
 
-pytestmark = pytest.mark.skipif(not Path(FASHION_MNIST_ROOT).is_dir(), reason="Fashion-MNIST not installed")
+pytestmark = pytest.mark.requires("fashion_mnist")
 
 
 def test_bo_fashion_mnist_end_to_end(tmp_path):

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from pyronas.data.datasets import Batches, DataError, bilevel_split, load_dataset
-from tests.conftest import needs_fmnist
 
 
 def _write_idx(path, array: np.ndarray, compress: bool) -> None:
@@ -67,7 +66,7 @@ def test_cifar_missing_offline_is_a_clear_error(tmp_path):
         load_dataset("cifar10", str(tmp_path))
 
 
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_fashion_mnist_from_debian_package():
     test = load_dataset("fashion_mnist", train=False)
     assert test.x.shape == (10000, 1, 28, 28) and test.num_classes == 10

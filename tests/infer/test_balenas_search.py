@@ -26,11 +26,7 @@ TINY = [
 ]
 
 
-def _fmnist_available() -> bool:
-    return Path("/usr/share/datasets/fashion-mnist").exists()
-
-
-pytestmark = pytest.mark.skipif(not _fmnist_available(), reason="Fashion-MNIST not installed")
+pytestmark = pytest.mark.requires("fashion_mnist")
 
 
 def test_balenas_search_beats_chance_and_sigma_is_vadam_state(tmp_path):

@@ -13,7 +13,6 @@ from pyronas.infer.program import SupernetModel
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
-from tests.conftest import needs_fmnist
 
 FMNIST = "configs/drnas_nb201_fmnist.yaml"
 TINY = [
@@ -25,7 +24,7 @@ TINY = [
 ]
 
 
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_short_drnas_search_beats_chance_and_beta_leaves_the_anchor(tmp_path):
     cfg = load_config(FMNIST, TINY)
     search = Search(cfg, tmp_path)
@@ -47,7 +46,7 @@ def test_short_drnas_search_beats_chance_and_beta_leaves_the_anchor(tmp_path):
     assert all(ln["n"] == 100 and 1 <= ln["distinct"] <= 100 for ln in lines)
 
 
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_order_two_is_refused_for_the_dirichlet_guide():
     cfg = load_config(FMNIST, TINY + ["search.order=2"])
     with pytest.raises(ConfigError, match="order"):
@@ -63,7 +62,7 @@ PROGRESSIVE = TINY + [
 ]
 
 
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_progressive_stages_and_resume_after_a_stage_change(tmp_path):
     cfg = load_config(FMNIST, PROGRESSIVE)
     full = Search(cfg, tmp_path / "full")
@@ -150,7 +149,7 @@ def test_paper_configs_validate(path):
 
 
 @pytest.mark.slow
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_darts_space_progressive_search_runs(tmp_path):
     """The DARTS-space config with progressive learning (K 6 -> 3, 8 -> 4 ops), shrunk to CPU size."""
     sets = [

@@ -9,7 +9,6 @@ from pyronas.callbacks.base import Callback
 from pyronas.config import ConfigError, load_config
 from pyronas.data.datasets import load_dataset
 from pyronas.infer import NonFiniteLossError, Search, load_run, run_search
-from tests.conftest import needs_fmnist
 
 TINY = [
     "space=nb201", "supernet.C=4", "supernet.layers=1", "data.name=digits", "data.batch_size=32",
@@ -112,7 +111,7 @@ def test_order_two_refused_for_once_differentiable_guides(digits):
         del DeltaGuide.supports_second_order
 
 
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_short_search_on_fashion_mnist_beats_chance(tmp_path):
     cfg = load_config(
         overrides=[

@@ -10,7 +10,6 @@ import pytest
 
 from pyronas.config import load_config
 from pyronas.infer import Search
-from tests.conftest import needs_fmnist
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "vimnas_nb201_fmnist.yaml"
@@ -25,7 +24,7 @@ TINY = [
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_vimnas_search_end_to_end_beats_chance_and_records_convergence(tmp_path):
     cfg = load_config(CONFIG, TINY)
     search = Search(cfg, tmp_path)
@@ -56,7 +55,7 @@ def _compare_module():
 
 
 @pytest.mark.slow
-@needs_fmnist
+@pytest.mark.requires("fashion_mnist")
 def test_vimnas_becomes_more_one_hot_than_darts_on_the_same_budget():
     """VIM-NAS sec. 3.4 / Fig. 2: same data, supernet, weights, seed, warm-up and steps; only the
     guide (and its optimizer) differ. ~40 s on one free core."""

@@ -2,7 +2,6 @@
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -25,15 +24,12 @@ from pyronas.train.protocol import (
 )
 from pyronas.train.random_cells import SUMMARY, random_genotypes, random_search
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 NB201_RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 # A cell a NAS-Bench-201 search typically finds (mostly 3x3 convolutions; the benchmark's best CIFAR-10 cell).
 NB201_FOUND = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
 def _fashion_mnist(n_train: int, n_test: int):
-    if not FMNIST.exists():
-        pytest.skip("Fashion-MNIST not available")
     train = load_dataset("fashion_mnist", train=True, image_size=16)
     test = load_dataset("fashion_mnist", train=False, image_size=16)
     return train.x[:n_train], train.y[:n_train], test.x[:n_test], test.y[:n_test]
@@ -84,6 +80,7 @@ def test_checkpoint_resume_reproduces_uninterrupted_run(tmp_path):
     assert written["test_acc"] == result.test_acc and written["params_M"] > 0 and written["macs_M"] > 0
 
 
+@pytest.mark.requires("fashion_mnist")
 def test_found_nb201_cell_learns_fashion_mnist(tmp_path):
     torch.set_num_threads(1)
     data = _fashion_mnist(2000, 1000)  # 16x16 images for CPU speed
@@ -111,9 +108,8 @@ def test_train_config_validation_names_the_key(tmp_path):
         load_train_config(network={"width": 3})
 
 
+@pytest.mark.requires("fashion_mnist")
 def test_cli_train_and_resume(tmp_path, capsys):
-    if not FMNIST.exists():
-        pytest.skip("Fashion-MNIST not available")
     torch.set_num_threads(1)
     run = tmp_path / "search"
     run.mkdir()
@@ -165,9 +161,8 @@ def test_random_search_baseline(tmp_path):
     assert json.loads((tmp_path / SUMMARY).read_text())["n"] == 3
 
 
+@pytest.mark.requires("fashion_mnist")
 def test_cli_random(tmp_path, capsys):
-    if not FMNIST.exists():
-        pytest.skip("Fashion-MNIST not available")
     torch.set_num_threads(1)
     sets = ["data.portion=0.005", "data.image_size=8", "network.C=4", "train.epochs=1", "train.cutout=0"]
     args = ["--quiet", "random", "--space", "nb201", "--n", "2", "--config", "configs/random_nb201_fmnist.yaml"]

@@ -1,6 +1,5 @@
 """VINNAS Bayesian retraining: pruned parameter count, pruned evaluation network, γ1 schedule, real data."""
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +9,6 @@ from pyronas.nn.network import Network
 from pyronas.nn.spaces import get_space
 from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
 from pyronas.train.protocol import load_train_config, load_train_data, run_train
-
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def _bayes_net(seed: int = 0) -> BayesianNetwork:
@@ -75,9 +72,8 @@ def test_gamma_schedule():
 
 
 @pytest.mark.slow
+@pytest.mark.requires("fashion_mnist")
 def test_bayesian_retraining_learns_fashion_mnist_and_prunes():
-    if not FMNIST.exists():
-        pytest.skip("Fashion-MNIST not available")
     torch.set_num_threads(1)
     sets = [
         "data.portion=0.0334", "data.image_size=16", "data.batch_size=64", "network.C=8", "network.layers=1",

@@ -1,0 +1,197 @@
+"""Mutation testing of pyronas' core maths with mutmut 3 (a benchmark of the test suite; not run in CI).
+
+For each target module the script copies the tracked (and untracked, not ignored) files of the repository
+into a scratch folder, writes a ``[tool.mutmut]`` section that mutates only that module and selects only the
+module's fast test files, runs ``mutmut run`` there (one torch thread per worker) and reads the verdicts back.
+The working tree is never touched (mutmut 3 writes its ``mutants/`` copy inside the scratch folder).
+
+    python scripts/bench/mutation.py                       # every target
+    python scripts/bench/mutation.py acquisition diagnostics --jobs 2 --out runs/mutation
+
+Writes ``<out>/<target>.json`` (every mutant's verdict, survivors with their diffs) and ``<out>/report.md``
+(survival rate per target, each survivor's diff). ``survived`` = the selected tests pass with the mutant;
+``no tests`` = no selected test runs the mutated function; timeouts and segfaults count as killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A module to mutate, the mutmut mutant-name patterns to run (its maths), and the fast tests that cover it."""
+
+    path: str
+    tests: tuple[str, ...]
+    functions: tuple[str, ...] = ("*",)
+
+    @property
+    def module(self) -> str:
+        return self.path.removesuffix(".py").replace("/", ".")
+
+    def patterns(self) -> list[str]:
+        """mutmut names: ``module.x_function__mutmut_N``, ``module.xǁClassǁmethod__mutmut_N``."""
+        if self.functions == ("*",):
+            return [f"{self.module}.x*__mutmut_*"]
+        return [f"{self.module}.x{'ǁ' if '.' in f else '_'}{f.replace('.', 'ǁ')}__mutmut_*" for f in self.functions]
+
+
+TARGETS: dict[str, Target] = {
+    "acquisition": Target("pyronas/bo/acquisition.py", ("tests/test_bo_gp.py", "tests/test_bo_reference.py")),
+    "distributions": Target(
+        "pyronas/distributions.py",
+        ("tests/test_vinnas_kl.py", "tests/test_distributions_reference.py", "tests/test_bayesian.py",
+         "tests/test_vimnas.py"),
+    ),
+    "objectives": Target(
+        "pyronas/infer/objectives.py",
+        ("tests/test_darts_pyro.py", "tests/test_drnas_program.py", "tests/test_vimnas.py", "tests/test_balenas.py"),
+    ),
+    "diagnostics": Target(
+        "pyronas/analysis/diagnostics.py",
+        ("tests/test_diagnostics.py", "tests/test_diagnostics_reference.py"),
+        ("summary_table", "_halves_if_one_chain", "_full"),
+    ),
+    "rules": Target("pyronas/select/rules.py", ("tests/test_balenas_select.py",)),
+    "mixed_op": Target("pyronas/nn/supernet.py", ("tests/test_supernet.py",), ("MixedOp.*",)),
+    "vadam": Target("pyronas/optim/vadam.py", ("tests/test_vadam.py",)),
+}
+
+STATUS = {  # mutmut 3 result words -> our four outcomes
+    "killed": "killed", "timeout": "killed", "segfault": "killed", "survived": "survived",
+    "no tests": "no tests", "suspicious": "suspicious", "skipped": "skipped", "not checked": "not checked",
+    "caught by type check": "killed",
+}
+
+
+def _copy_repo(dest: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode().split("\0")
+    if dest.exists():
+        shutil.rmtree(dest)
+    for rel in filter(None, files):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for sub in ("models", "guides"):  # pyronas.models / pyronas.guides (a package-dir mapping mutmut's copy lacks)
+        shutil.copytree(dest / sub, dest / "pyronas" / sub)
+
+
+def _mutmut_section(target: Target) -> str:
+    tests = ", ".join(f'"{t}"' for t in target.tests)
+    return (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["pyronas"]\n'
+        f'only_mutate = ["*{target.path}"]\n'
+        f"pytest_add_cli_args_test_selection = [{tests}]\n"
+        'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
+        'process_isolation = "forkserver"\n'
+        'also_copy = ["models", "guides", "configs"]\n'
+    )
+
+
+def _write_config(work: Path, target: Target) -> None:
+    pyproject = work / "pyproject.toml"
+    text = re.sub(r"\n\[tool\.mutmut\]\n(?:(?!\n\[).)*", "\n", pyproject.read_text(), flags=re.S)
+    pyproject.write_text(text.rstrip() + "\n" + _mutmut_section(target))
+
+
+def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
+    out = subprocess.run(["mutmut", "results", "--all", "true"], cwd=work, env=env, capture_output=True, text=True)
+    verdicts = {}
+    for line in out.stdout.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name and any(re.fullmatch(p.replace(".", r"\.").replace("*", ".*"), name) for p in patterns):
+            verdicts[name] = STATUS.get(status, status)
+    return verdicts
+
+
+def run_target(name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False) -> dict:
+    """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's)."""
+    work = scratch / name
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env.pop("CI", None)  # a benchmark: optional extras may be missing here
+    t0 = time.time()
+    patterns = target.patterns()
+    exit_code = None
+    if not collect_only:
+        _copy_repo(work)
+        _write_config(work, target)
+        exit_code = subprocess.run(["mutmut", "run", "--max-children", str(jobs), *patterns], cwd=work, env=env,
+                                   stdout=log, stderr=subprocess.STDOUT).returncode
+    elif not work.is_dir():
+        raise FileNotFoundError(f"{work}: no earlier mutmut run of {name!r} to collect")
+    verdicts = _results(work, env, patterns)
+    survivors = {}
+    for mutant, status in verdicts.items():
+        if status == "survived":
+            diff = subprocess.run(["mutmut", "show", mutant], cwd=work, env=env, capture_output=True, text=True)
+            survivors[mutant] = diff.stdout.strip()
+    counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
+    tested = counts.get("killed", 0) + counts.get("survived", 0)
+    return {
+        "target": name, "module": target.path, "tests": list(target.tests), "functions": list(target.functions),
+        "exit_code": exit_code, "seconds": None if collect_only else round(time.time() - t0), "counts": counts,
+        "survival_rate": counts.get("survived", 0) / tested if tested else None,
+        "verdicts": verdicts, "survivors": survivors,
+    }
+
+
+def _report(results: list[dict]) -> str:
+    lines = ["# Mutation testing (mutmut 3)", "",
+             "| target | module | mutants | killed | survived | no tests | survival | minutes |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in results:
+        c, rate = r["counts"], r["survival_rate"]
+        survival = "n/a" if rate is None else f"{100 * rate:.1f}%"
+        minutes = "?" if r["seconds"] is None else f"{r['seconds'] / 60:.1f}"
+        lines.append(f"| {r['target']} | {r['module']} | {sum(c.values())} | {c.get('killed', 0)} | "
+                     f"{c.get('survived', 0)} | {c.get('no tests', 0)} | {survival} | {minutes} |")
+    for r in results:
+        if r["survivors"]:
+            lines += ["", f"## Survivors: {r['target']} ({r['module']})", ""]
+            for mutant, diff in r["survivors"].items():
+                lines += [f"### {mutant}", "", "```diff", diff, "```", ""]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
+    p.add_argument("--jobs", type=int, default=1, help="mutmut worker processes")
+    p.add_argument("--scratch", type=Path, default=Path("/tmp/pyronas-mutation"))
+    p.add_argument("--out", type=Path, default=ROOT / "runs" / "mutation")
+    p.add_argument("--collect", action="store_true", help="only read the verdicts of earlier (maybe unfinished) runs")
+    args = p.parse_args(argv)
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        p.error(f"unknown targets {sorted(unknown)}; known: {', '.join(TARGETS)}")
+    if shutil.which("mutmut") is None:
+        p.error("mutmut is not installed (pip install mutmut)")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.targets or list(TARGETS):
+        with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
+            result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)
+        (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
+        done = [json.loads((args.out / f"{t}.json").read_text()) for t in TARGETS if (args.out / f"{t}.json").exists()]
+        (args.out / "report.md").write_text(_report(done))  # every target measured into this folder so far
+        print(f"{name}: {result['counts']} in {result['seconds']} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
