@@ -96,7 +96,7 @@ def test_second_order_with_arch_first_unrolls_from_the_weights_before_their_step
 def test_method_configs_set_their_papers_step_order():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "configs"
+    root = Path(__file__).resolve().parents[2] / "configs"
     for path in sorted(root.glob("*.yaml")):
         name = path.name
         if name.startswith(("darts_", "drnas_", "balenas_")):

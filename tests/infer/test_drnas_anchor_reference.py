@@ -17,7 +17,7 @@ from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import make_optimizer
 from pyronas.registry import build
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("drnas_*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("drnas_*.yaml"))
 KL_ANCHOR = ["objective.elbo=meanfield", "objective.terms=[]", 'objective.kl_scales={"alpha/": {weight: 1.0}}']
 OFFICIAL = 1e-3  # xiangning-chen/DrNAS architect.py: Adam(weight_decay=reg_scale), reg_scale = 1e-3
 

@@ -14,7 +14,7 @@ from pyronas.nn.ops import avg_pool_3x3
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts" / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "bench"))
 import official_loop  # noqa: E402
 
 
