@@ -206,10 +206,10 @@ def arch_hessian_eig(search: SearchState, batch_size: int | None = None, iters: 
     def loss() -> torch.Tensor:
         return search.loss(x, y, len(search.arch_data), progress)[0]
 
-    if not getattr(search.guide, "supports_second_order", True):
+    if not search.guide.supports_second_order:
         raise ValueError(
-            f"search.hessian_every: the Hessian eigenvalue is not available for guide {type(search.guide).__name__}: "
+            f"the Hessian eigenvalue is not available for guide {type(search.guide).__name__}: "
             "its sampling is once-differentiable (double backprop drops the curvature through the sample) and not "
-            "smooth under a fixed RNG state (finite differences jump); set hessian_every: 0"
+            "smooth under a fixed RNG state (finite differences jump); remove the hessian callback"
         )
     return dominant_eigenvalue(loss, search.arch_parameters(), iters=iters, tol=tol)

@@ -66,7 +66,7 @@ def budget_overrides(budget: Budget, seed: int) -> list[str]:
         f"search.epochs={b.epochs}", f"search.warmup_epochs={b.warmup_epochs}",
         f"search.steps_per_epoch={'null' if b.steps_per_epoch is None else b.steps_per_epoch}",
         f"search.eval_batches={'null' if b.eval_batches is None else b.eval_batches}",
-        "search.callbacks=[]", "search.record_every_steps=0", "search.hessian_every=0",
+        "search.callbacks=[]", "search.record_every_steps=0",
         "benchmark.name=nb201", "benchmark.dataset=cifar10",
     ]
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pyronas.analysis.hessian import arch_hessian_eig
 from pyronas.callbacks.base import Callback
+from pyronas.errors import ConfigError
 
 if TYPE_CHECKING:
     from pyronas.infer.runner import SearchState
@@ -30,8 +31,15 @@ class HessianTracker(Callback):
 
     def __init__(self, every: int = 1, batch_size: int | None = None, iters: int = 20):
         if every < 1:
-            raise ValueError(f"hessian.every must be >= 1, got {every}")
+            raise ConfigError(f"search.callbacks: hessian.every must be >= 1, got {every}")
         self.every, self.batch_size, self.iters = every, batch_size, iters
+
+    def on_search_start(self, search: SearchState) -> None:
+        if not search.guide.supports_second_order:  # refused before any training, not at the first epoch's end
+            raise ConfigError(
+                "search.callbacks: hessian needs a guide whose samples are twice differentiable; "
+                f"{type(search.guide.alpha_guide).__name__}'s are not (its double-backprop Hessian would be wrong)"
+            )
 
     def on_epoch_end(self, search: SearchState, epoch: int) -> None:
         if epoch % self.every and epoch != search.cfg.search.epochs - 1:

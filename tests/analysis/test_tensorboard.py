@@ -58,7 +58,7 @@ def _image_steps(acc: EventAccumulator, tag: str) -> list[int]:
 
 
 def test_search_logs_metrics_op_probs_and_cells(tmp_path, one_thread):
-    cfg = load_config(overrides=TINY_SEARCH + ["search.hessian_every=1"])
+    cfg = load_config(overrides=TINY_SEARCH + ["search.callbacks=[{name: hessian, params: {every: 1}}]"])
     run_search(cfg, tmp_path, progress_bar=False, data=load_dataset("digits"))
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     history = json.loads((tmp_path / "history.json").read_text())
