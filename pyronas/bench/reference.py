@@ -32,13 +32,18 @@ DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "configs" / "train_refe
 _DATA_CACHE: dict[str, tuple[tuple[torch.Tensor, ...], int]] = {}
 
 
+PROTOCOL_SECTIONS = ("seed", "data", "network", "train", "bayesian")
+
+
 def protocol_hash(cfg: TrainConfig) -> str:
     """SHA-256 (first 16 hex digits) of the protocol's canonical JSON (sorted keys), plus the test subset size.
 
-    ``train.progress`` (a display switch) and ``data.root`` / ``data.download`` (where the files are) are not
-    part of the protocol and are left out.
+    Only ``PROTOCOL_SECTIONS`` count (a new config key elsewhere must not invalidate the reference set);
+    ``train.progress`` (a display switch) and ``data.root`` / ``data.download`` (where the files are) are
+    left out too.
     """
-    d = cfg.to_dict()
+    full = cfg.to_dict()
+    d = {k: full[k] for k in PROTOCOL_SECTIONS}  # not name, device, output or imports: they change no number
     d["train"].pop("progress", None)
     for location in ("root", "download"):
         d["data"].pop(location, None)
