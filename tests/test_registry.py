@@ -28,7 +28,7 @@ import torch
 
 from pyronas.callbacks.base import CALLBACKS, Callback
 from pyronas.infer.objectives import register_term
-from pyronas.infer.program import ArchPrior
+from pyronas.infer.program import AlphaPrior
 from pyronas.registry import PRIORS
 from pyronas.select.rules import register_selector
 
@@ -36,7 +36,7 @@ CALLS = {"prior": 0, "term": 0, "selector": [], "callback": 0}
 
 
 @PRIORS.register("plugin_normal")
-class PluginNormal(ArchPrior):
+class PluginNormal(AlphaPrior):
     def __init__(self, supernet, scale: float = 1.0):
         super().__init__(supernet)
         self.scale = scale
@@ -92,7 +92,8 @@ def test_plugin_named_in_imports_provides_prior_term_selector_and_callback(plugi
     cfg = load_config(cfg_file, TINY)
     calls = sys.modules[plugin].CALLS
     search = Search(cfg, tmp_path / "run", data=load_dataset("digits"))
-    assert type(search.model.prior).__name__ == "PluginNormal" and search.model.prior.scale == 2.0
+    alpha_prior = search.model.prior.alpha  # the composite prior holds the plug-in as its alpha group
+    assert type(alpha_prior).__name__ == "PluginNormal" and alpha_prior.scale == 2.0
     genotype = search.run(progress_bar=False)
     assert calls["prior"] > 0 and calls["term"] >= 3 and calls["callback"] == 3
     assert calls["selector"] == ["chosen"]
@@ -139,10 +140,10 @@ def dropped_prior():
         import pyro.distributions as dist
         import torch
 
-        from pyronas.infer.program import ArchPrior
+        from pyronas.infer.program import AlphaPrior
 
 
-        class ProbePrior(ArchPrior):
+        class ProbePrior(AlphaPrior):
             def __init__(self, supernet, width: float = 1.0):
                 super().__init__(supernet)
                 self.width = width

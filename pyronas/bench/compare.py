@@ -35,6 +35,10 @@ METHODS: dict[str, tuple[str, list[str]]] = {
     "balenas_tf": ("balenas_nb201_fmnist.yaml",
                    ["select.rule=sample_score", "select.params={num_samples: 100, proxy: synflow}"]),
     "vimnas": ("vimnas_nb201_fmnist.yaml", []),
+    # combinations no paper has tried (mix and match per site group)
+    "combo_dirichlet_lu": ("combo_dirichlet_lu.yaml", []),
+    "combo_lowrank_alpha": ("combo_lowrank_alpha.yaml", []),
+    "combo_balenas_bayesw": ("combo_balenas_bayesw.yaml", []),
 }
 TABLES = ("cifar10", "cifar100", "imagenet16-120")
 

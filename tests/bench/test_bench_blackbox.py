@@ -119,7 +119,7 @@ def test_bayesian_optimisation_survives_a_map_fit_that_ends_on_a_non_pd_kernel(t
     from pyronas.bo import loop
     from pyronas.bo.gp import GPHypers
 
-    real, calls = loop.fit_map_with_loss, []
+    real, calls = loop.fit_map, []
 
     def failing_warm_fit(X, y, priors, kernel, init, steps, lr, optimizer):
         h, loss = real(X, y, priors, kernel, init, steps, lr, optimizer)
@@ -128,7 +128,7 @@ def test_bayesian_optimisation_survives_a_map_fit_that_ends_on_a_non_pd_kernel(t
             return GPHypers(h.mean, h.variance, h.lengthscale, torch.tensor(float("nan"))), float("inf")
         return h, loss
 
-    monkeypatch.setattr(loop, "fit_map_with_loss", failing_warm_fit)
+    monkeypatch.setattr(loop, "fit_map", failing_warm_fit)
     trace = bb.bayesian_optimisation(table, 8, seed=0, n_init=5, map_restart=False, map_steps=10)
     assert len(trace.rows) == len(set(trace.rows)) == 8
     assert (True, 10) in calls[1:] and (False, 0) in calls  # refit from the prior, previous hypers re-scored

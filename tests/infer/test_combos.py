@@ -50,9 +50,9 @@ def test_combination_config_searches_end_to_end(path, tmp_path, digits):
     alpha_cls, weight_cls = COMBOS[path]
     assert type(search.guide.alpha_guide) is alpha_cls and type(search.guide.weight_guide) is weight_cls
     # q(w)'s parameters train with the network weights, q(α)'s on the architecture split
-    wp = {id(p) for p in search.w_params}
+    wp = {id(p) for p in search.svi.weight_params}
     assert all(id(p) in wp for p in search.guide.weight_guide.parameters())
-    assert not any(id(p) in wp for p in search.a_params) and search.a_params
+    assert not any(id(p) in wp for p in search.svi.arch_params) and search.svi.arch_params
     genotype = run_search(cfg, tmp_path, progress_bar=False, data=digits)
     history = json.loads((tmp_path / "history.json").read_text())
     probs = torch.tensor(history[-1]["op_probs"]["cell"])

@@ -96,7 +96,7 @@ def test_progressive_stages_and_resume_after_a_stage_change(tmp_path):
 
 
 class _NoBar:
-    def update(self, n):
+    def update(self, n, **postfix):  # the pyronas.progress.Progress interface
         pass
 
     def set_postfix(self, **kw):
