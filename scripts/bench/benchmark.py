@@ -161,7 +161,16 @@ def _peak_child(args, name: str, queue) -> None:
     if path.device.type == "cuda":
         queue.put(torch.cuda.max_memory_allocated(path.device) / 2**20)
     else:
-        queue.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        queue.put(_peak_rss_mib())
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident set (``VmHWM``). Not ``ru_maxrss``: Linux keeps that across ``execve``,
+    so a spawned child would report its (large) parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def peak_memory(args, name: str) -> float:
