@@ -6,7 +6,19 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["hessian_vector_product"]
+__all__ = ["flatten", "hessian_vector_product", "unflatten"]
+
+
+def flatten(tensors: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Concatenate ``tensors`` (one per parameter of ``like``) into one vector; ``None`` (no dependence)
+    becomes zeros of that parameter's shape."""
+    pairs = zip(tensors, like, strict=True)
+    return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in pairs])
+
+
+def unflatten(vec: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """Cut the flat ``vec`` into views shaped like the parameters of ``like`` (the inverse of ``flatten``)."""
+    return [v.view_as(p) for v, p in zip(torch.split(vec, [p.numel() for p in like]), like, strict=True)]
 
 
 def hessian_vector_product(
@@ -26,10 +38,9 @@ def hessian_vector_product(
     params = list(params)
     flat = isinstance(vectors, torch.Tensor)
     if flat:
-        sizes = [p.numel() for p in params]
-        vectors = [v.view_as(p) for v, p in zip(torch.split(vectors, sizes), params, strict=True)]
+        vectors = unflatten(vectors, params)
     dot = sum((g * v).sum() for g, v in zip(grads, vectors, strict=True) if g is not None)
     hv = torch.autograd.grad(dot, params, retain_graph=True, allow_unused=True)
     if not flat:
         return hv
-    return torch.cat([(torch.zeros_like(p) if h is None else h).reshape(-1) for h, p in zip(hv, params, strict=True)])
+    return flatten(hv, params)

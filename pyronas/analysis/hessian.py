@@ -37,26 +37,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from pyronas.autodiff import hessian_vector_product  # flat-vector form
+from pyronas.autodiff import flatten, hessian_vector_product, unflatten
 
 if TYPE_CHECKING:
     from pyronas.infer.runner import SearchState
 
 logger = logging.getLogger(__name__)
-
-
-def _flat(tensors: Sequence[torch.Tensor | None], like: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Concatenate ``tensors`` into one vector; ``None`` (no dependence) becomes zeros."""
-    pairs = zip(tensors, like, strict=True)
-    return torch.cat([(torch.zeros_like(p) if t is None else t).reshape(-1) for t, p in pairs])
-
-
-def _split(vec: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    out, i = [], 0
-    for p in like:
-        out.append(vec[i : i + p.numel()].view_as(p))
-        i += p.numel()
-    return out
 
 
 class _CommonRandomNumbers:
@@ -77,7 +63,7 @@ def _gradient_at(
     loss_fn: Callable[[], torch.Tensor], params: Sequence[torch.Tensor], shift: torch.Tensor, crn: _CommonRandomNumbers
 ) -> torch.Tensor:
     """∇L(θ + shift) (flat), with the random numbers of every other call; θ is restored afterwards."""
-    deltas = _split(shift, params)
+    deltas = unflatten(shift, params)
     with torch.no_grad():
         for p, d in zip(params, deltas, strict=True):
             p.add_(d)
@@ -88,7 +74,7 @@ def _gradient_at(
         with torch.no_grad():
             for p, d in zip(params, deltas, strict=True):
                 p.sub_(d)
-    return _flat(grads, params)
+    return flatten(grads, params)
 
 
 def finite_difference_hvp(
