@@ -23,7 +23,7 @@ def bilevel_step(rt: Runtime, device: str = "cpu", C: int = 4) -> dict:
     net = rt.prepare_model(net)
     params = list(net.parameters())
     opt_w = torch.optim.SGD(params, lr=0.1, momentum=0.9)
-    opt_a = torch.optim.Adam([alpha], lr=0.01)
+    opt_a = torch.optim.SGD([alpha], lr=0.1)  # not Adam: its first step is lr*sign(g), a sign flip of a near-zero entry moves alpha a full step
     g = torch.Generator().manual_seed(1)
     x = torch.randn(8, 3, 8, 8, generator=g).to(device)
     y = torch.randint(0, 10, (8,), generator=g).to(device)
@@ -100,7 +100,10 @@ def test_fp16_overflow_skips_only_that_levels_step_and_backs_off_its_scale(one_t
     torch.testing.assert_close(out["w"], w0)  # weight step skipped
     assert rt.scalers["weights"].scale == 0.5e38 and rt.scalers["weights"].growth_tracker == 0
     assert rt.scalers["arch"].scale == 2.0**16 and rt.scalers["arch"].growth_tracker == 1
-    torch.testing.assert_close(out["alpha"], fp32["alpha"], rtol=1e-2, atol=1e-4)  # arch step taken
+    torch.manual_seed(0)
+    Supernet(SPACES["nb201"], 4, 1, 3, 10)
+    alpha0 = 1e-1 * torch.randn(6, 5)
+    assert _rel(out["alpha"] - alpha0, fp32["alpha"] - alpha0) <= 0.15  # arch step taken, fp16-close to fp32's
     assert not torch.equal(fp32["w"], w0)
 
 

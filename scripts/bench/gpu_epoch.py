@@ -42,6 +42,7 @@ OPTIONS = {
     "bf16_channels_last": {"amp": "bf16", "channels_last": True},
     "checkpoint_cells": {"checkpoint_cells": True},
     "compile": {"compile": True},  # last: its warm-up is the longest
+    "compile_bf16": {"compile": True, "amp": "bf16", "channels_last": True},
 }
 
 
