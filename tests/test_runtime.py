@@ -23,7 +23,8 @@ def bilevel_step(rt: Runtime, device: str = "cpu", C: int = 4) -> dict:
     net = rt.prepare_model(net)
     params = list(net.parameters())
     opt_w = torch.optim.SGD(params, lr=0.1, momentum=0.9)
-    opt_a = torch.optim.SGD([alpha], lr=0.1)  # not Adam: its first step is lr*sign(g), a sign flip of a near-zero entry moves alpha a full step
+    # not Adam: its first step is lr*sign(g), so a sign flip of a near-zero entry would move alpha a full step
+    opt_a = torch.optim.SGD([alpha], lr=0.1)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(8, 3, 8, 8, generator=g).to(device)
     y = torch.randint(0, 10, (8,), generator=g).to(device)

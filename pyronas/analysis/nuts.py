@@ -122,6 +122,7 @@ def run_nuts(
     max_tree_depth: int = 6,
     init: dict[str, torch.Tensor] | None = None,
     target_accept_prob: float = 0.8,
+    full_mass: bool = False,
 ) -> NutsResult:
     """Sample p(α | D) with NUTS, ``num_chains`` chains one after the other (chain c: seed + c).
 
@@ -131,6 +132,9 @@ def run_nuts(
         init: ``{kind: α}`` starting point of every chain (e.g. the VI guide's mean); default the
             origin of the unconstrained space (improper priors cannot be sampled for an init).
         max_tree_depth: NUTS tree depth cap (at most 2^depth − 1 leapfrog steps per draw).
+        full_mass: adapt a dense mass matrix in warm-up (a softmax α is invariant to adding a constant
+            per edge, so its posterior ridge is not axis-aligned and a diagonal mass matrix needs deep
+            trees to cross it).
     """
     model = alpha_model(prior, log_likelihood)
     values = _default_init(prior) if init is None else {alpha_site(k): v.detach() for k, v in init.items()}
@@ -143,6 +147,7 @@ def run_nuts(
             model,
             max_tree_depth=max_tree_depth,
             target_accept_prob=target_accept_prob,
+            full_mass=full_mass,
             init_strategy=init_to_value(values=values),
         )
         mcmc = pyro.infer.mcmc.MCMC(kernel, num_samples=num_samples, warmup_steps=warmup_steps, disable_progbar=True)

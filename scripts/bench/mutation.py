@@ -49,24 +49,34 @@ class Target:
 
 
 TARGETS: dict[str, Target] = {
-    "acquisition": Target("pyronas/bo/acquisition.py", ("tests/test_bo_gp.py", "tests/test_bo_reference.py")),
+    "acquisition": Target(
+        "pyronas/bo/acquisition.py",
+        ("tests/bo/test_bo_gp.py", "tests/bo/test_bo_reference.py", "tests/bo/test_bo_loop.py"),
+    ),
     "distributions": Target(
         "pyronas/distributions.py",
-        ("tests/test_vinnas_kl.py", "tests/test_distributions_reference.py", "tests/test_bayesian.py",
-         "tests/test_vimnas.py"),
+        ("tests/infer/test_vinnas_kl.py", "tests/test_distributions_reference.py", "tests/nn/test_bayesian.py",
+         "tests/infer/test_vimnas.py"),
     ),
     "objectives": Target(
         "pyronas/infer/objectives.py",
-        ("tests/test_darts_pyro.py", "tests/test_drnas_program.py", "tests/test_vimnas.py", "tests/test_balenas.py"),
+        ("tests/infer/test_objectives_reference.py", "tests/infer/test_entropy_reference.py",
+         "tests/infer/test_drnas_anchor_reference.py", "tests/infer/test_darts_pyro.py",
+         "tests/infer/test_drnas_program.py", "tests/infer/test_vimnas.py", "tests/infer/test_balenas.py",
+         "tests/infer/test_vinnas.py"),
     ),
     "diagnostics": Target(
         "pyronas/analysis/diagnostics.py",
-        ("tests/test_diagnostics.py", "tests/test_diagnostics_reference.py"),
+        ("tests/analysis/test_diagnostics.py", "tests/analysis/test_diagnostics_reference.py"),
         ("summary_table", "_halves_if_one_chain", "_full"),
     ),
-    "rules": Target("pyronas/select/rules.py", ("tests/test_balenas_select.py",)),
-    "mixed_op": Target("pyronas/nn/supernet.py", ("tests/test_supernet.py",), ("MixedOp.*",)),
-    "vadam": Target("pyronas/optim/vadam.py", ("tests/test_vadam.py",)),
+    "rules": Target(
+        "pyronas/select/rules.py", ("tests/select/test_balenas_select.py", "tests/select/test_snr_reference.py")
+    ),
+    "mixed_op": Target(
+        "pyronas/nn/supernet.py", ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py"), ("MixedOp.*",)
+    ),
+    "vadam": Target("pyronas/optim/vadam.py", ("tests/optim/test_vadam.py",)),
 }
 
 STATUS = {  # mutmut 3 result words -> our four outcomes

@@ -8,7 +8,7 @@
 3. R-hat / ESS of the chains, per-op posterior means and 94% HDIs of NUTS and VI side by side
    (``nuts_vs_vi.csv``, ``nuts_vs_vi.png``, ``nuts.nc``, ``vi.nc``, ``nuts_reference.json``).
 
-One torch thread. Wall times of the search, of one potential-gradient evaluation and of NUTS are
+``--threads`` torch threads (default 1). Wall times of the search, of one potential-gradient evaluation and of NUTS are
 reported.
 
     python scripts/bench/nuts_reference.py --out runs/nuts_reference [--run runs/combo_lowrank_alpha-s0]
@@ -40,10 +40,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=100)
     p.add_argument("--draws", type=int, default=200)
     p.add_argument("--max-tree-depth", type=int, default=5)
+    p.add_argument("--full-mass", action="store_true", help="adapt a dense mass matrix")
     p.add_argument("--scale", choices=["split", "subset"], default="split")
     p.add_argument("--out", default="runs/nuts_reference")
+    p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -73,7 +75,7 @@ def main() -> None:
 
     result = run_nuts(
         model.prior, loglik, args.draws, args.warmup, args.chains, seed=search.cfg.seed,
-        max_tree_depth=args.max_tree_depth, init=init,
+        max_tree_depth=args.max_tree_depth, init=init, full_mass=args.full_mass,
     )
     cmp = compare(result, model.prior, guide, search.space, num_samples=1000, out_dir=out)
     raw = compare(result, model.prior, guide, search.space, num_samples=1000, var_name="raw")
@@ -86,6 +88,8 @@ def main() -> None:
         "warmup": args.warmup,
         "draws": args.draws,
         "max_tree_depth": args.max_tree_depth,
+        "full_mass": args.full_mass,
+        "threads": args.threads,
         "search_wall_s": round(search_time, 1),
         "grad_eval_s": round(grad_time, 4),
         "nuts_wall_s": round(result.wall_time, 1),
