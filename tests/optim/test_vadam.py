@@ -115,8 +115,71 @@ def test_von_requires_a_hessian():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(lr=0.0), dict(momentum=1.0), dict(prior_precision=0.0), dict(hessian="diag"), dict(num_data=0)]
+    "kwargs,field",
+    [(dict(lr=0.0), "lr"), (dict(momentum=1.0), "momentum"), (dict(prior_precision=0.0), "prior_precision"),
+     (dict(hessian="diag"), "hessian"), (dict(num_data=0), "num_data"), (dict(init_s=-0.1), "init_s"),
+     (dict(num_samples=0), "num_samples"), (dict(s_rate=0.0), "s_rate"), (dict(s_rate=1.5), "s_rate")],
 )
-def test_rejects_bad_hyperparameters(kwargs):
-    with pytest.raises(ValueError):
+def test_rejects_bad_hyperparameters_naming_them(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field} must"):
         VAdam([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(init_s=0.0), dict(s_rate=1.0), dict(s_rate=0.5), dict(momentum=0.0)])
+def test_accepts_boundary_hyperparameters(kwargs):
+    VAdam([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+def test_param_group_of_a_foreign_tensor_is_refused():
+    opt = VAdam([torch.nn.Parameter(torch.zeros(1))])
+    with pytest.raises(KeyError, match="tensor is not a parameter of this VAdam"):
+        opt.sigma(torch.zeros(1))
+
+
+def test_s_rate_decouples_the_precision_update_from_the_step_size():
+    """s_1 = (1 - ρ) s_0 + ρ ĝ² with ρ = s_rate (Khan et al.'s 1 − β₂), not β = lr."""
+    mu = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = VAdam([mu], lr=0.1, init_s=0.5, s_rate=0.3)
+    mu.grad = torch.tensor([2.0, 1.0])
+    opt.step()
+    assert torch.allclose(opt.state[mu]["s"], 0.7 * 0.5 + 0.3 * torch.tensor([4.0, 1.0]))
+
+
+def test_closure_mode_averages_gradient_hessian_and_loss_over_draws():
+    """num_samples = 3: ĝ, diag ∇² and the returned loss are means over the three draws θ_k ~ q (same
+    generator), for ℓ(θ) = Σ (a θ³/6 + b θ): ĝ = a θ²/2 + b, diag ∇² = a θ (VON)."""
+    a, b = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -1.0])
+    mu0 = torch.tensor([0.4, -0.3])
+    mu = torch.nn.Parameter(mu0.clone())
+    opt = VAdam([mu], lr=0.2, prior_precision=2.0, num_data=4, init_s=0.7, hessian="von", num_samples=3)
+    sigma = opt.sigma(mu).clone()
+    torch.manual_seed(5)
+    thetas = [mu0 + sigma * torch.randn(2) for _ in range(3)]
+    g = sum(a * t**2 / 2 + b for t in thetas) / 3
+    h = sum(a * t for t in thetas) / 3
+    loss_ref = sum(float((a * t**3 / 6 + b * t).sum()) for t in thetas) / 3
+    torch.manual_seed(5)
+    loss = opt.step(lambda: (a * mu**3 / 6 + b * mu).sum())
+    assert loss == pytest.approx(loss_ref, rel=1e-6)
+    dt = 2.0 / 4
+    s1 = 0.8 * 0.7 + 0.2 * h
+    assert torch.allclose(opt.state[mu]["s"], s1, atol=1e-6)
+    assert torch.allclose(mu.detach(), mu0 - 0.2 * (g + dt * mu0) / (s1 + dt), atol=1e-6)
+
+
+def test_hessian_diagonal_one_probe_is_hutchinson_and_unused_parameters_are_zero():
+    """probes = 1 is one Rademacher z ∘ Hz (not the exact diagonal); a parameter whose gradient does
+    not depend on any parameter (it enters linearly) has a zero Hessian diagonal."""
+    A = torch.tensor([[2.0, 1.5], [1.5, 3.0]], dtype=torch.float64)
+    x = torch.tensor([0.3, -0.7], dtype=torch.float64, requires_grad=True)
+    c = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (gx, gc) = torch.autograd.grad(0.5 * x @ A @ x + c.sum(), [x, c], create_graph=True)
+    exact = hessian_diagonal([gx, gc], [x, c])
+    assert torch.equal(exact[1], torch.zeros(2, dtype=torch.float64))
+    assert torch.allclose(exact[0], A.diagonal())
+    torch.manual_seed(0)
+    z = torch.randint_like(x, 2) * 2 - 1
+    torch.manual_seed(0)
+    one = hessian_diagonal([gx, gc], [x, c], probes=1)
+    assert torch.allclose(one[0], z * (A @ z))  # = diag(A) + off-diagonal terms, not diag(A)
+    assert not torch.allclose(one[0], A.diagonal())

@@ -88,3 +88,40 @@ def test_sample_score_selector_with_a_real_proxy(proxy):
     assert score_genotype(g, proxy, x, y, 4, 1, 3, 0) == pytest.approx(max(scores))
     with pytest.raises(ValueError, match="unknown proxy"):
         SELECTORS["sample_score"](search, num_samples=2, proxy="nope")
+
+
+def test_one_sample_is_a_valid_budget():
+    """num_samples = 1 (the boundary) draws one genotype: the derived first draw of q under the seed."""
+    search = _search(init_s=0.0)
+    best, genotypes, _ = sample_and_score(search, _n_convs, num_samples=1, seed=4)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        (draw,) = search.guide.sample_alpha(1)["cell"]
+    assert len(genotypes) == 1 and best is genotypes[0]
+    assert str(best) == str(search.space.derive({"cell": search.guide.to_weights(draw)}))
+
+
+def test_select_dispatches_by_rule_name_and_names_a_bad_parameter():
+    from pyronas.config import ConfigError
+    from pyronas.select import rules
+
+    search = _search(init_s=1.0, mu=torch.randn(6, 5))
+    assert str(rules.select(search, "loc", {})) == str(rules.SELECTORS.get("loc")(search))
+    assert str(rules.select(search, "loc", {})) == str(search.space.derive({"cell": search.guide.mu["cell"]}))
+    with pytest.raises(ConfigError, match=r"select\.params\.nonsense"):
+        rules.select(search, "loc", {"nonsense": 1})
+
+
+def test_register_selector_adds_a_rule_under_its_name():
+    from pyronas.select import rules
+
+    @rules.register_selector("first_op_everywhere_test")
+    def first_op(search):
+        return search.space.derive({"cell": torch.eye(5)[torch.zeros(6, dtype=torch.long)]})
+
+    try:
+        assert rules.SELECTORS.get("first_op_everywhere_test") is first_op
+        genotype = rules.select(_search(init_s=1.0), "first_op_everywhere_test", {})
+        assert [op for op, _, _ in genotype.cells["cell"]] == [OPS[0]] * 6
+    finally:
+        rules.SELECTORS._entries.pop("first_op_everywhere_test", None)
