@@ -74,7 +74,9 @@ TARGETS: dict[str, Target] = {
         "pyronas/select/rules.py", ("tests/select/test_balenas_select.py", "tests/select/test_snr_reference.py")
     ),
     "mixed_op": Target(
-        "pyronas/nn/supernet.py", ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py"), ("MixedOp.*",)
+        "pyronas/nn/supernet.py",
+        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py", "tests/nn/test_supernet_speed.py"),
+        ("MixedOp.*",),
     ),
     "vadam": Target("pyronas/optim/vadam.py", ("tests/optim/test_vadam.py",)),
 }

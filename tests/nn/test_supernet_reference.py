@@ -51,8 +51,8 @@ def test_one_hot_mixed_op_is_that_op_alone(stride):
         assert torch.allclose(mixed(x, alone), single(x, torch.ones(1)), atol=1e-6), ops[k]
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_partial_channels_two_is_the_pc_darts_construction(stride):
+@pytest.mark.parametrize("stride,size", [(1, 8), (2, 8), (2, 7)])
+def test_partial_channels_two_is_the_pc_darts_construction(stride, size):
     """K = 2 (PC-DARTS; DrNAS sec. 2.4): split the channels in halves, mix the ops on the first half,
     pass the second half through (max-pooled 2x2 on a stride-2 edge), concatenate, shuffle channels
     with 2 groups: output channel 2i is mixed-op channel i, channel 2i+1 is bypass channel i."""
@@ -61,10 +61,12 @@ def test_partial_channels_two_is_the_pc_darts_construction(stride):
     pc = MixedOp(ops, 8, stride, partial_channels=2)
     full = MixedOp(ops, 4, stride)  # the same ops on 4 channels, sharing pc's parameters
     full.load_state_dict(pc.state_dict())
-    x, w = torch.randn(2, 8, 8, 8), torch.softmax(torch.randn(len(ops)), 0)
+    x, w = torch.randn(2, 8, size, size), torch.softmax(torch.randn(len(ops)), 0)
     xa, xb = x[:, :4], x[:, 4:]
     mixed = full(xa, w)
-    bypass = F.max_pool2d(xb, 2, 2) if stride == 2 else xb
+    # an odd map: the stride-2 ops give ceil(size / 2), so the bypass pools with ceil_mode
+    bypass = F.max_pool2d(xb, 2, 2, ceil_mode=size % 2 == 1) if stride == 2 else xb
+    assert bypass.shape[2:] == mixed.shape[2:] == ((size + 1) // 2 if stride == 2 else size,) * 2
     expected = torch.empty(2, 8, *mixed.shape[2:])
     expected[:, 0::2] = mixed
     expected[:, 1::2] = bypass
@@ -109,3 +111,13 @@ def test_cosine_lr_at_is_the_closed_form_and_torch_cosine_annealing():
     assert lr_at(cfg, 0, epochs) == cfg.lr and lr_at(cfg, epochs, epochs) == pytest.approx(cfg.lr_min)
     constant = OptimConfig(name="sgd", lr=0.025, lr_min=0.001, schedule="constant")
     assert all(lr_at(constant, e, epochs) == 0.025 for e in range(epochs + 1))
+
+
+def test_mixed_op_search_convention_has_no_affine_batchnorm_and_checks_channels():
+    """DARTS' search cells use BatchNorm without affine parameters, in the ops and after pooling; a
+    channel count not divisible by K is refused naming both."""
+    op = MixedOp(list(get_space("darts").ops), 4, 1)
+    bns = [m for m in op.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.affine for m in bns)
+    with pytest.raises(ValueError, match="channels 6 not divisible by partial_channels=4"):
+        MixedOp(["skip_connect"], 6, 1, partial_channels=4)
