@@ -132,13 +132,17 @@ def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
     return verdicts
 
 
-def run_target(name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False) -> dict:
-    """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's)."""
+def run_target(
+    name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False,
+    only: list[str] | None = None,
+) -> dict:
+    """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's;
+    ``only``: run just these mutant names, e.g. an earlier run's survivors after new tests)."""
     work = scratch / name
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
     env.pop("CI", None)  # a benchmark: optional extras may be missing here
     t0 = time.time()
-    patterns = target.patterns()
+    patterns = only if only is not None else target.patterns()
     exit_code = None
     if not collect_only:
         _copy_repo(work)
@@ -163,6 +167,27 @@ def run_target(name: str, target: Target, scratch: Path, jobs: int, log, collect
     }
 
 
+def _rerun_survivors(name: str, args) -> dict:
+    """Run the survivors of an earlier run of ``name`` against today's tests; merge their new verdicts
+    into the earlier result (the other verdicts stand: tests were only added)."""
+    earlier = json.loads((args.out / f"{name}.json").read_text())
+    only = sorted(earlier["survivors"])
+    if not only:
+        return earlier
+    with open(args.out / f"{name}.survivors.log", "w") as log:
+        new = run_target(name, TARGETS[name], args.scratch, args.jobs, log, only=only)
+    verdicts = {**earlier["verdicts"], **new["verdicts"]}
+    survivors = {m: earlier["survivors"][m] for m in only if verdicts.get(m) == "survived"}
+    counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
+    tested = counts.get("killed", 0) + counts.get("survived", 0)
+    return {
+        **earlier, "counts": counts, "verdicts": verdicts, "survivors": survivors,
+        "survival_rate": counts.get("survived", 0) / tested if tested else None,
+        "rerun": {"mutants": len(only), "killed_now": sum(new["verdicts"].get(m) == "killed" for m in only),
+                  "seconds": new["seconds"], "first_run": {k: earlier[k] for k in ("counts", "survival_rate")}},
+    }
+
+
 def _report(results: list[dict]) -> str:
     lines = ["# Mutation testing (mutmut 3)", "",
              "| target | module | mutants | killed | survived | no tests | survival | minutes |",
@@ -170,6 +195,8 @@ def _report(results: list[dict]) -> str:
     for r in results:
         c, rate = r["counts"], r["survival_rate"]
         survival = "n/a" if rate is None else f"{100 * rate:.1f}%"
+        if "rerun" in r and r["rerun"]["first_run"]["survival_rate"] is not None:
+            survival += f" (first run {100 * r['rerun']['first_run']['survival_rate']:.1f}%)"
         minutes = "?" if r["seconds"] is None else f"{r['seconds'] / 60:.1f}"
         lines.append(f"| {r['target']} | {r['module']} | {sum(c.values())} | {c.get('killed', 0)} | "
                      f"{c.get('survived', 0)} | {c.get('no tests', 0)} | {survival} | {minutes} |")
@@ -188,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scratch", type=Path, default=Path("/tmp/pyronas-mutation"))
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "mutation")
     p.add_argument("--collect", action="store_true", help="only read the verdicts of earlier (maybe unfinished) runs")
+    p.add_argument("--survivors", action="store_true",
+                   help="re-run only the survivors of <out>/<target>.json (after adding tests) and merge the verdicts")
     args = p.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
@@ -196,8 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error("mutmut is not installed (pip install mutmut)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.targets or list(TARGETS):
-        with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
-            result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)
+        if args.survivors:
+            result = _rerun_survivors(name, args)
+        else:
+            with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
+                result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=2))
         done = [json.loads((args.out / f"{t}.json").read_text()) for t in TARGETS if (args.out / f"{t}.json").exists()]
         (args.out / "report.md").write_text(_report(done))  # every target measured into this folder so far
