@@ -10,12 +10,17 @@ autocorrelated, with the two chains disagreeing on some edges, so that rank-norm
 
 from __future__ import annotations
 
+import math
+from types import SimpleNamespace
+
 import arviz as az
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
-from pyronas.analysis.diagnostics import HDI_PROB, summary_table
+from pyronas.analysis.diagnostics import HDI_PROB, _full, summary_table
+from pyronas.nn.spaces import get_space
 
 CELLS, EDGES, OPS = ["normal", "reduce"], ["e0", "e1", "e2"], ["skip", "conv", "pool", "none"]
 
@@ -138,3 +143,28 @@ def test_single_run_of_eight_draws_is_already_split():
     for row, idx in _rows(table):
         e = x[(0, slice(None), *idx)]
         assert row.r_hat == pytest.approx(az.rhat(np.stack([e[:4], e[4:]]), method="rank"), rel=1e-9)
+
+
+def test_pruned_candidates_scatter_back_to_the_full_op_set():
+    """``_full``: per edge, the value of the k-th kept candidate lands in the column of its op name in the
+    space; absent ops get ``fill``; a full-width array is returned as is; a pruned width without a
+    supernet is refused naming the kind and both widths."""
+    space = get_space("nb201")
+    kept = [["skip_connect", "nor_conv_3x3"], ["none", "avg_pool_3x3"], ["nor_conv_1x1", "skip_connect"],
+            ["nor_conv_3x3", "nor_conv_1x1"], ["avg_pool_3x3", "none"], ["skip_connect", "avg_pool_3x3"]]
+    supernet = SimpleNamespace(candidate_ops=lambda kind: kept)
+    values = torch.rand(3, 6, 2)
+    out = _full(values, space, "cell", supernet, float("nan"))
+    assert out.shape == (3, 6, space.num_ops)
+    for e, names in enumerate(kept):
+        for o, op in enumerate(space.ops):
+            col = out[:, e, o]
+            if op in names:
+                assert torch.equal(col, values[:, e, names.index(op)])
+            else:
+                assert all(math.isnan(v) for v in col.tolist())
+    assert _full(values, space, "cell", supernet, 0.0)[0, 0, space.ops.index("none")] == 0.0
+    full = torch.rand(3, 6, space.num_ops)
+    assert _full(full, space, "cell", None, 0.0) is full
+    with pytest.raises(ValueError, match="cell: 2 ops per edge but the space has 5; pass supernet"):
+        _full(values, space, "cell", None, 0.0)
