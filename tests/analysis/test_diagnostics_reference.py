@@ -168,3 +168,24 @@ def test_pruned_candidates_scatter_back_to_the_full_op_set():
     assert _full(full, space, "cell", None, 0.0) is full
     with pytest.raises(ValueError, match="cell: 2 ops per edge but the space has 5; pass supernet"):
         _full(values, space, "cell", None, 0.0)
+
+
+def test_hdi_at_another_probability_and_float_ess_columns():
+    x = _draws(chains=2, draws=200, seed=5)
+    x[:, :, 0, 0] = 0.25  # a point mass among them: its ESS is NaN, the column stays float
+    table = summary_table(_idata(x), hdi_prob=0.5)
+    assert {"hdi_25%", "hdi_75%"} <= set(table.columns)
+    for row, idx in _rows(table):
+        e = x[(slice(None), slice(None), *idx)]
+        assert (row[5], row[6]) == pytest.approx(_hdi(e, 0.5), rel=1e-6)
+    assert table["ess_bulk"].dtype == np.float64 and table["ess_tail"].dtype == np.float64
+
+
+@pytest.mark.parametrize("chains", [1, 2])
+def test_sd_of_a_single_draw_per_chain(chains):
+    """One draw in all: sd 0 (not NaN); one draw on each of two chains: the sample sd of the two."""
+    x = _draws(chains=chains, draws=1, seed=6)
+    table = summary_table(_idata(x))
+    for row, idx in _rows(table):
+        e = x[(slice(None), slice(None), *idx)]
+        assert row.sd == pytest.approx(0.0 if e.size == 1 else e.std(ddof=1), abs=1e-12)
