@@ -171,13 +171,14 @@ def _rerun_survivors(name: str, args) -> dict:
     """Run the survivors of an earlier run of ``name`` against today's tests; merge their new verdicts
     into the earlier result (the other verdicts stand: tests were only added)."""
     earlier = json.loads((args.out / f"{name}.json").read_text())
-    only = sorted(earlier["survivors"])
+    only = sorted(m for m, v in earlier["verdicts"].items() if v in ("survived", "no tests"))
     if not only:
         return earlier
     with open(args.out / f"{name}.survivors.log", "w") as log:
         new = run_target(name, TARGETS[name], args.scratch, args.jobs, log, only=only)
     verdicts = {**earlier["verdicts"], **new["verdicts"]}
-    survivors = {m: earlier["survivors"][m] for m in only if verdicts.get(m) == "survived"}
+    survivors = {m: earlier["survivors"].get(m) or new["survivors"].get(m, "") for m in only
+                 if verdicts.get(m) == "survived"}
     counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
     tested = counts.get("killed", 0) + counts.get("survived", 0)
     return {
@@ -216,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "mutation")
     p.add_argument("--collect", action="store_true", help="only read the verdicts of earlier (maybe unfinished) runs")
     p.add_argument("--survivors", action="store_true",
-                   help="re-run only the survivors of <out>/<target>.json (after adding tests) and merge the verdicts")
+                   help="re-run only the survivors and untested mutants of <out>/<target>.json (after adding tests) "
+                        "and merge the verdicts")
     args = p.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from pyronas.optim.vadam import VAdam, hessian_diagonal
+from pyronas.optim.vadam import VAdam, hessian_diagonal, sigma_from
 
 
 def test_default_variant_matches_eqs_17_18_two_steps():
@@ -183,3 +183,14 @@ def test_hessian_diagonal_one_probe_is_hutchinson_and_unused_parameters_are_zero
     one = hessian_diagonal([gx, gc], [x, c], probes=1)
     assert torch.allclose(one[0], z * (A @ z))  # = diag(A) + off-diagonal terms, not diag(A)
     assert not torch.allclose(one[0], A.diagonal())
+
+
+def test_sigma_from_is_the_formula_of_vadam_sigma():
+    """σ = 1/sqrt(N s + δ) (= 1/sqrt(N (s + δ/N))), as a free function and as the optimizer reads it."""
+    mu = torch.nn.Parameter(torch.zeros(3))
+    opt = VAdam([mu], prior_precision=3.0, num_data=50, init_s=0.2)
+    mu.grad = torch.tensor([0.5, -1.0, 2.0])
+    opt.step()
+    s = opt.state[mu]["s"]
+    assert torch.allclose(sigma_from(s, 3.0, 50), opt.sigma(mu))
+    assert float(sigma_from(0.2, 3.0, 50)) == pytest.approx(1 / math.sqrt(50 * 0.2 + 3.0))
