@@ -47,9 +47,10 @@ def _toy_model(y):
 
 
 def test_scale_sites_scales_and_masks_latents_by_prefix_never_observations():
-    """γ multiplies the enclosing scale (here 2) of latent sites under its prefix; γ = 0 masks the site
-    (scale untouched); an observed site is never rescaled, even when its name matches."""
-    with poutine.trace() as tr, poutine.scale(scale=2.0), ScaleSites({"alpha/": 0.5, "w": 0.0}):
+    """γ multiplies the scale set inside it (here 2, as the model's own scaling would be) of latent sites
+    under its prefix; γ = 0 masks the site (scale untouched); an observed site is never rescaled, even
+    when its name matches."""
+    with poutine.trace() as tr, ScaleSites({"alpha/": 0.5, "w": 0.0}), poutine.scale(scale=2.0):
         _toy_model(torch.tensor(0.3))
     nodes = tr.trace.nodes
     assert nodes["alpha/a"]["scale"] == pytest.approx(1.0)
