@@ -75,7 +75,7 @@ TARGETS: dict[str, Target] = {
     ),
     "mixed_op": Target(
         "pyronas/nn/supernet.py",
-        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py", "tests/nn/test_supernet_speed.py"),
+        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py"),
         ("MixedOp.*",),
     ),
     "vadam": Target("pyronas/optim/vadam.py", ("tests/optim/test_vadam.py",)),
