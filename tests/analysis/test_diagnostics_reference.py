@@ -152,7 +152,7 @@ def test_pruned_candidates_scatter_back_to_the_full_op_set():
     space = get_space("nb201")
     kept = [["skip_connect", "nor_conv_3x3"], ["none", "avg_pool_3x3"], ["nor_conv_1x1", "skip_connect"],
             ["nor_conv_3x3", "nor_conv_1x1"], ["avg_pool_3x3", "none"], ["skip_connect", "avg_pool_3x3"]]
-    supernet = SimpleNamespace(candidate_ops=lambda kind: kept)
+    supernet = SimpleNamespace(candidate_ops=lambda kind: {"cell": kept}[kind])
     values = torch.rand(3, 6, 2)
     out = _full(values, space, "cell", supernet, float("nan"))
     assert out.shape == (3, 6, space.num_ops)
