@@ -194,3 +194,23 @@ def test_sigma_from_is_the_formula_of_vadam_sigma():
     s = opt.state[mu]["s"]
     assert torch.allclose(sigma_from(s, 3.0, 50), opt.sigma(mu))
     assert float(sigma_from(0.2, 3.0, 50)) == pytest.approx(1 / math.sqrt(50 * 0.2 + 3.0))
+
+
+def test_von_closure_with_probes_uses_hutchinson():
+    """VON with a closure and ``hessian_probes = 1``: h = z ∘ (A z) for the Rademacher z drawn after θ (not the
+    exact diagonal of A), on ℓ(θ) = ½ θᵀAθ with a non-diagonal A."""
+    A = torch.tensor([[2.0, 1.5], [1.5, 3.0]])
+    mu0 = torch.tensor([0.4, -0.3])
+    mu = torch.nn.Parameter(mu0.clone())
+    opt = VAdam([mu], lr=0.2, num_data=4, init_s=0.7, hessian="von", hessian_probes=1)
+    sigma = opt.sigma(mu).clone()
+    torch.manual_seed(7)
+    theta = mu0 + sigma * torch.randn(2)
+    z = torch.randint_like(theta, 2) * 2 - 1
+    torch.manual_seed(7)
+    opt.step(lambda: 0.5 * mu @ A @ mu)
+    h = z * (A @ z)
+    assert not torch.allclose(h, A.diagonal())
+    assert torch.allclose(opt.state[mu]["s"], 0.8 * 0.7 + 0.2 * h, atol=1e-6)
+    dt = 1.0 / 4
+    assert torch.allclose(mu.detach(), mu0 - 0.2 * (A @ theta + dt * mu0) / (0.8 * 0.7 + 0.2 * h + dt), atol=1e-6)
