@@ -16,12 +16,14 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def bilevel_step(rt: Runtime, device: str = "cpu", C: int = 4) -> dict:
-    """One first-order bilevel step; returns losses, gradients of both levels and updated values."""
+    """One first-order bilevel step; returns losses, gradients of both levels, the starting values
+    (``alpha0``, ``w0``, on the CPU) and the updated ones."""
     torch.manual_seed(0)
     net = Supernet(SPACES["nb201"], C, 1, 3, 10).to(device)
     alpha = (1e-1 * torch.randn(6, 5)).to(device).requires_grad_()  # CPU generator on every device
     net = rt.prepare_model(net)
     params = list(net.parameters())
+    out = {"alpha0": alpha.detach().cpu().clone(), "w0": torch.cat([p.detach().flatten() for p in params]).cpu()}
     opt_w = torch.optim.SGD(params, lr=0.1, momentum=0.9)
     # not Adam: its first step is lr*sign(g), so a sign flip of a near-zero entry would move alpha a full step
     opt_a = torch.optim.SGD([alpha], lr=0.1)
@@ -29,7 +31,6 @@ def bilevel_step(rt: Runtime, device: str = "cpu", C: int = 4) -> dict:
     x = torch.randn(8, 3, 8, 8, generator=g).to(device)
     y = torch.randint(0, 10, (8,), generator=g).to(device)
     x = rt.prepare_batch(x)
-    out = {}
     with rt.autocast():
         logits = net(x, {"cell": F.softmax(alpha, -1)})
         loss_a = F.cross_entropy(logits, y)
@@ -96,14 +97,11 @@ def test_fp16_overflow_skips_only_that_levels_step_and_backs_off_its_scale(one_t
     rt = Runtime(amp="fp16")
     rt.scalers["weights"].scale = 1e38  # scaled fp32 gradients overflow to inf
     out = bilevel_step(rt)
-    torch.manual_seed(0)
-    w0 = torch.cat([p.detach().flatten() for p in Supernet(SPACES["nb201"], 4, 1, 3, 10).parameters()])
+    w0 = out["w0"]
     torch.testing.assert_close(out["w"], w0)  # weight step skipped
     assert rt.scalers["weights"].scale == 0.5e38 and rt.scalers["weights"].growth_tracker == 0
     assert rt.scalers["arch"].scale == 2.0**16 and rt.scalers["arch"].growth_tracker == 1
-    torch.manual_seed(0)
-    Supernet(SPACES["nb201"], 4, 1, 3, 10)
-    alpha0 = 1e-1 * torch.randn(6, 5)
+    alpha0 = out["alpha0"]
     assert _rel(out["alpha"] - alpha0, fp32["alpha"] - alpha0) <= 0.15  # arch step taken, fp16-close to fp32's
     assert not torch.equal(fp32["w"], w0)
 
@@ -198,7 +196,4 @@ def test_cuda_fp16_overflow_on_one_level_only():
     out = bilevel_step(rt, "cuda", C=8)
     assert rt.scalers["arch"].found_inf and rt.scalers["arch"].scale == 0.5e38
     assert not rt.scalers["weights"].found_inf and rt.scalers["weights"].growth_tracker == 1
-    torch.manual_seed(0)
-    Supernet(SPACES["nb201"], 8, 1, 3, 10)
-    alpha0 = 1e-1 * torch.randn(6, 5)
-    torch.testing.assert_close(out["alpha"].cpu(), alpha0)  # arch step skipped
+    torch.testing.assert_close(out["alpha"].cpu(), out["alpha0"])  # arch step skipped
