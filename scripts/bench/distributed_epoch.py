@@ -64,14 +64,14 @@ def main() -> None:
     def search(batch: int) -> list[str]:
         return ["--config", args.config, *[a for s in [*sets, f"data.batch_size={batch}"] for a in ("--set", s)]]
 
+    rank_threads = max(1, args.threads // args.nproc)
     single = [sys.executable, "-m", "pyronas", "search"]
     multi = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
              "-m", "pyronas", "search"]
     runs = [
         run(f"1proc_{args.threads}threads", [*single, *search(args.batch)], args.threads, out),
         run("1proc_1thread", [*single, *search(args.batch)], 1, out),
-        run(f"{args.nproc}proc_{max(1, args.threads // args.nproc)}thread",
-            [*multi, *search(args.batch // args.nproc)], max(1, args.threads // args.nproc), out),
+        run(f"{args.nproc}proc_{rank_threads}thread", [*multi, *search(args.batch // args.nproc)], rank_threads, out),
     ]
     result = {"config": args.config, "epochs": args.epochs, "portion": args.portion, "global_batch": args.batch,
               "device": args.device, "cpus": os.cpu_count(), "runs": runs}

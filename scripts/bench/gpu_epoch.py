@@ -41,7 +41,7 @@ OPTIONS = {
     "channels_last": {"channels_last": True},
     "bf16_channels_last": {"amp": "bf16", "channels_last": True},
     "checkpoint_cells": {"checkpoint_cells": True},
-    "compile": {"compile": True},  # last: its warm-up is the longest
+    "compile": {"compile": True},  # the compiled options last: their warm-up is the longest
     "compile_bf16": {"compile": True, "amp": "bf16", "channels_last": True},
 }
 

@@ -157,14 +157,18 @@ def run_target(
         if status == "survived":
             diff = subprocess.run(["mutmut", "show", mutant], cwd=work, env=env, capture_output=True, text=True)
             survivors[mutant] = diff.stdout.strip()
-    counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
-    tested = counts.get("killed", 0) + counts.get("survived", 0)
     return {
         "target": name, "module": target.path, "tests": list(target.tests), "functions": list(target.functions),
-        "exit_code": exit_code, "seconds": None if collect_only else round(time.time() - t0), "counts": counts,
-        "survival_rate": counts.get("survived", 0) / tested if tested else None,
-        "verdicts": verdicts, "survivors": survivors,
+        "exit_code": exit_code, "seconds": None if collect_only else round(time.time() - t0),
+        **_tally(verdicts), "verdicts": verdicts, "survivors": survivors,
     }
+
+
+def _tally(verdicts: dict[str, str]) -> dict:
+    """Counts per outcome and the survival rate survived / (killed + survived)."""
+    counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
+    tested = counts.get("killed", 0) + counts.get("survived", 0)
+    return {"counts": counts, "survival_rate": counts.get("survived", 0) / tested if tested else None}
 
 
 def _rerun_survivors(name: str, args) -> dict:
@@ -179,11 +183,8 @@ def _rerun_survivors(name: str, args) -> dict:
     verdicts = {**earlier["verdicts"], **new["verdicts"]}
     survivors = {m: earlier["survivors"].get(m) or new["survivors"].get(m, "") for m in only
                  if verdicts.get(m) == "survived"}
-    counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
-    tested = counts.get("killed", 0) + counts.get("survived", 0)
     return {
-        **earlier, "counts": counts, "verdicts": verdicts, "survivors": survivors,
-        "survival_rate": counts.get("survived", 0) / tested if tested else None,
+        **earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors,
         "rerun": {"mutants": len(only), "killed_now": sum(new["verdicts"].get(m) == "killed" for m in only),
                   "seconds": new["seconds"], "first_run": {k: earlier[k] for k in ("counts", "survival_rate")}},
     }

@@ -8,8 +8,8 @@
 3. R-hat / ESS of the chains, per-op posterior means and 94% HDIs of NUTS and VI side by side
    (``nuts_vs_vi.csv``, ``nuts_vs_vi.png``, ``nuts.nc``, ``vi.nc``, ``nuts_reference.json``).
 
-``--threads`` torch threads (default 1). Wall times of the search, of one potential-gradient evaluation and of NUTS are
-reported.
+``--threads`` torch threads (default 1). Wall times of the search, of one potential-gradient
+evaluation and of NUTS are reported.
 
     python scripts/bench/nuts_reference.py --out runs/nuts_reference [--run runs/combo_lowrank_alpha-s0]
 """
