@@ -324,7 +324,7 @@ def memory_per_stage(
     partial_channels: list[int],
     num_ops: list[int | None] | None = None,
 ) -> list[dict[str, float]]:
-    """``stage_memory_report`` of every stage of a progressive schedule (for scripts/bench/benchmark.py).
+    """``stage_memory_report`` of every stage of a progressive schedule (DrNAS Table 1's memory check).
 
     Stage 0 is the program as given (its K must be ``partial_channels[0]``); each later stage is
     reached with ``next_stage`` (pruning by the current β, widening), so the program is modified in
