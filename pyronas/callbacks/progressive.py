@@ -5,160 +5,31 @@ sees 1/K of the channels, PC-DARTS); after it, every candidate op is *widened* t
 smaller K with the random mapping g of eq. 7–8, and each edge's op set is *pruned* to the ops
 with the largest Dirichlet concentration β, so that peak memory stays about constant.
 
-* ``random_mapping`` / ``widen_conv`` / ``widen_bn`` / ``widen_mixed_op`` / ``widen_supernet``: eq. 7–8.
-* ``top_ops`` / ``prune_mixed_op`` / ``prune_supernet``: op pruning by the learnt β.
+* ``top_ops``: which ops to keep, by the learnt β.
 * ``next_stage`` / ``restructure``: one stage transition of a (supernet, model, guide) triple, and
-  re-applying a recorded structure before loading a checkpoint (resume).
-* ``peak_memory`` / ``stage_memory_report``: peak memory of one search step, per stage.
+  re-applying a recorded structure before loading a checkpoint (resume). The supernet surgery
+  itself is ``pyronas.nn.surgery``; the optimizer state follows with
+  ``pyronas.optim.carry.carry_optimizer_state``.
+* ``memory_per_stage``: peak memory of one search step per stage (``pyronas.infer.memory``).
 * ``Progressive``: the search callback (config ``search.callbacks: [{name: progressive, ...}]``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import torch
-import torch.nn as nn
 
 from pyronas.callbacks.base import Callback
-from pyronas.nn.ops import FactorizedReduce, Zero
-from pyronas.nn.supernet import MixedOp, SearchCell, Supernet
+from pyronas.infer.memory import stage_memory_report
+from pyronas.nn.supernet import Supernet
+from pyronas.nn.surgery import Lineage, partial_channels_of, prune_supernet, widen_supernet
+from pyronas.optim.carry import carry_optimizer_state
 
 log = logging.getLogger(__name__)
 
-# new parameter -> (the old parameter it came from, map of an old per-parameter tensor to the new shape)
-Lineage = dict[nn.Parameter, tuple[nn.Parameter, Callable[[torch.Tensor], torch.Tensor]]]
 
-
-# --- widening (eq. 7-8) -------------------------------------------------------------------------
-def random_mapping(n: int, q: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """g: {0..q-1} -> {0..n-1}, g(j) = j for j < n, a uniform random sample for j >= n (eq. 7, 0-based)."""
-    if q < n:
-        raise ValueError(f"cannot widen {n} channels to {q}")
-    extra = torch.randint(0, n, (q - n,), generator=generator)
-    return torch.cat([torch.arange(n), extra])
-
-
-def widen_conv(
-    conv: nn.Conv2d, g_in: torch.Tensor, g_out: torch.Tensor, lineage: Lineage | None = None
-) -> nn.Conv2d:
-    """U_{o,i,h,w} = W_{g_out(o), g_in(i), h, w} (eq. 8), no division by the replication factor.
-
-    A depthwise conv (``groups == in_channels``) has one filter per channel: U_o = W_{g_out(o)}
-    with ``g_in`` and ``g_out`` the same mapping. ``lineage`` (optional) records how each new
-    parameter derives from the old one, for ``carry_optimizer_state``.
-    """
-    W = conv.weight.detach()
-    depthwise = conv.groups > 1 and conv.groups == conv.in_channels
-    if conv.groups > 1 and not depthwise:
-        raise ValueError("only dense and depthwise convolutions can be widened")
-    if depthwise and not torch.equal(g_in, g_out):
-        raise ValueError("a depthwise conv is widened with one mapping for inputs and outputs")
-    new_in, new_out = len(g_in), len(g_out)
-    new = nn.utils.skip_init(  # no init: every value is copied, and the global RNG stays untouched
-        nn.Conv2d, new_in, new_out, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
-        groups=new_in if depthwise else 1, bias=conv.bias is not None,
-        device=W.device, dtype=W.dtype,
-    )
-    g_out_d, g_in_d = g_out.to(W.device), g_in.to(W.device)
-
-    def expand(t: torch.Tensor) -> torch.Tensor:
-        return t[g_out_d] if depthwise else t[g_out_d][:, g_in_d]
-
-    U = expand(W)
-    if lineage is not None:
-        lineage[new.weight] = (conv.weight, expand)
-        if conv.bias is not None:
-            lineage[new.bias] = (conv.bias, lambda t: t[g_out_d])
-    with torch.no_grad():
-        new.weight.copy_(U)
-        if conv.bias is not None:
-            new.bias.copy_(conv.bias[g_out_d])
-    new.train(conv.training)
-    return new
-
-
-def widen_bn(bn: nn.BatchNorm2d, g: torch.Tensor, lineage: Lineage | None = None) -> nn.BatchNorm2d:
-    """BatchNorm of the widened channels: affine parameters and running statistics copied through g."""
-    ref = bn.weight if bn.affine else bn.running_mean
-    device = ref.device if ref is not None else None
-    new = nn.BatchNorm2d(
-        len(g), bn.eps, bn.momentum, bn.affine, bn.track_running_stats, device=device,
-    )
-    with torch.no_grad():
-        for name in ("weight", "bias", "running_mean", "running_var"):
-            old = getattr(bn, name)
-            if old is not None:
-                getattr(new, name).copy_(old[g.to(old.device)])
-                if lineage is not None and isinstance(old, nn.Parameter):
-                    lineage[getattr(new, name)] = (old, lambda t, g=g: t[g.to(t.device)])
-        if bn.track_running_stats:
-            new.num_batches_tracked.copy_(bn.num_batches_tracked)
-    new.train(bn.training)
-    return new
-
-
-def _widen_child(parent: nn.Module, name: str, child: nn.Module, g: torch.Tensor, generator, lineage) -> None:
-    """Widen ``parent.<name>`` whose channel count is ``n`` to ``len(g)`` with mapping ``g``."""
-    if isinstance(child, nn.Conv2d):
-        setattr(parent, name, widen_conv(child, g, g, lineage))
-    elif isinstance(child, nn.BatchNorm2d):
-        setattr(parent, name, widen_bn(child, g, lineage))
-    elif isinstance(child, FactorizedReduce):
-        # two stride-2 1x1 convs, each to half the channels, concatenated before the BN
-        n, q = child.conv_1.out_channels, len(g) // 2
-        half = random_mapping(n, q, generator)
-        child.conv_1 = widen_conv(child.conv_1, g, half, lineage)
-        child.conv_2 = widen_conv(child.conv_2, g, half, lineage)
-        child.bn = widen_bn(child.bn, torch.cat([half, half + n]), lineage)
-    elif isinstance(child, Zero):
-        child.C_out = len(g)
-    else:
-        for sub_name, sub in child.named_children():
-            _widen_child(child, sub_name, sub, g, generator, lineage)
-
-
-def widen_mixed_op(
-    mixed: MixedOp, partial_channels: int, generator: torch.Generator | None = None, lineage: Lineage | None = None
-) -> None:
-    """Widen every op of ``mixed`` from ``C / K`` to ``C / partial_channels`` channels (eq. 7–8).
-
-    One mapping g per op (a "layer" of eq. 8); it is used for the input and output channels of
-    every conv inside that op, so the copied channels line up along the op's conv chain.
-    """
-    if mixed.k % partial_channels:
-        raise ValueError(f"partial channels {mixed.k} -> {partial_channels}: not an integer widening factor")
-    n, q = mixed.C // mixed.k, mixed.C // partial_channels
-    if q == n:
-        return
-    for i, op in enumerate(mixed.ops):
-        _widen_child(mixed.ops, str(i), op, random_mapping(n, q, generator), generator, lineage)
-    mixed.k = partial_channels
-
-
-def search_cells(supernet: Supernet) -> list[SearchCell]:
-    return [c for c in supernet.cells if isinstance(c, SearchCell)]
-
-
-def widen_supernet(
-    supernet: Supernet, partial_channels: int, generator: torch.Generator | None = None, lineage: Lineage | None = None
-) -> None:
-    """Widen every mixed op of ``supernet`` to partial channel parameter ``partial_channels``."""
-    for cell in search_cells(supernet):
-        for mixed in cell.edges:
-            widen_mixed_op(mixed, partial_channels, generator, lineage)
-
-
-def partial_channels_of(supernet: Supernet) -> int:
-    """The current K of the supernet's mixed ops (all equal)."""
-    ks = {m.k for cell in search_cells(supernet) for m in cell.edges}
-    if len(ks) != 1:
-        raise ValueError(f"mixed ops disagree on partial channels: {sorted(ks)}")
-    return ks.pop()
-
-
-# --- pruning by β -------------------------------------------------------------------------------
+# --- the program's stage transition ----------------------------------------------------------------
 def top_ops(op_probs: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
     """Indices ``[edges, k]`` of the ``k`` ops with the largest Dirichlet mean β_o/Σβ (equivalently,
     largest β_o) on each edge, kept in their current order."""
@@ -168,20 +39,6 @@ def top_ops(op_probs: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor
             raise ValueError(f"cannot keep {k} of {p.shape[-1]} ops")
         out[kind] = p.topk(k, dim=-1).indices.sort(dim=-1).values.cpu()
     return out
-
-
-def prune_mixed_op(mixed: MixedOp, keep: list[int]) -> None:
-    """Keep only ops ``keep`` (indices into the current ``op_names``) of one edge."""
-    mixed.op_names = [mixed.op_names[i] for i in keep]
-    mixed.ops = nn.ModuleList(mixed.ops[i] for i in keep)
-
-
-def prune_supernet(supernet: Supernet, keep: dict[str, torch.Tensor]) -> None:
-    """Prune edge ``e`` of every cell of kind ``kind`` to ops ``keep[kind][e]``."""
-    for cell in search_cells(supernet):
-        if cell.kind in keep:
-            for e, mixed in enumerate(cell.edges):
-                prune_mixed_op(mixed, [int(i) for i in keep[cell.kind][e]])
 
 
 def _sync_shapes(supernet: Supernet, model, guide) -> None:
@@ -219,28 +76,6 @@ def next_stage(
     return {kind: supernet.candidate_ops(kind) for kind in shapes}
 
 
-def carry_optimizer_state(old: torch.optim.Optimizer, new: torch.optim.Optimizer, lineage: Lineage) -> None:
-    """Move the per-parameter state (SGD momentum, Adam moments) of ``old`` into ``new`` after a
-    stage change: a widened or pruned parameter gets its old state mapped the same way as its values
-    (the official DrNAS code widens the momentum buffers with the same g); an unchanged parameter
-    keeps its state; state that is not parameter-shaped (Adam's step count) is copied."""
-    for group in new.param_groups:
-        for p in group["params"]:
-            src, fn = lineage.get(p, (p, None))
-            state = old.state.get(src)
-            if not state:
-                continue
-            new.state[p] = {k: _carry(v, src, fn) for k, v in state.items()}
-
-
-def _carry(v, src: torch.Tensor, fn) -> object:
-    if not torch.is_tensor(v):
-        return v
-    if fn is not None and v.shape == src.shape:
-        return fn(v).clone()
-    return v.clone()
-
-
 def restructure(supernet: Supernet, model, guide, op_names: dict[str, list[list[str]]], partial_channels: int) -> None:
     """Re-apply a recorded stage structure to a freshly built program before loading its weights
     (resume after a stage change): prune to ``op_names`` and widen to ``partial_channels``; the
@@ -252,65 +87,6 @@ def restructure(supernet: Supernet, model, guide, op_names: dict[str, list[list[
     if any(keep[k].shape[-1] < len(supernet.candidate_ops(k)[0]) for k in keep):
         _prune_program(supernet, model, guide, keep)
     widen_supernet(supernet, partial_channels, torch.Generator().manual_seed(0))  # leaves the global RNG alone
-
-
-# --- peak memory --------------------------------------------------------------------------------
-def peak_memory(step: Callable[[], None], device: torch.device | str = "cpu") -> dict[str, float]:
-    """Peak memory of one call of ``step`` (e.g. loss + backward of a search step), in MiB.
-
-    * CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats`` — the allocator's
-      true peak (``peak_mib``).
-    * CPU: torch's CPU allocator has no peak counter and ``tracemalloc`` does not see tensor
-      storage (it tracks Python's allocator only); ``ru_maxrss`` is a process-lifetime maximum, so
-      its deltas stay 0 once an earlier stage was larger. We therefore report what dominates
-      training memory: the bytes of the distinct tensors autograd saves for backward during
-      ``step`` (``torch.autograd.graph.saved_tensors_hooks``) plus parameters and gradients
-      (``peak_mib`` = activations + 2 · parameters). Deterministic, so comparable across stages.
-    """
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        step()
-        torch.cuda.synchronize(device)
-        return {"peak_mib": torch.cuda.max_memory_allocated(device) / 2**20, "method": "cuda_max_memory_allocated"}
-    seen: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if isinstance(t, torch.Tensor) and t.layout == torch.strided:
-            st = t.untyped_storage()
-            seen[st.data_ptr()] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        step()
-    return {"activations_mib": sum(seen.values()) / 2**20, "method": "saved_tensors_bytes"}
-
-
-def stage_memory_report(
-    supernet: Supernet, model, guide, objective, x: torch.Tensor, y: torch.Tensor, n_data: int
-) -> dict[str, float]:
-    """Peak memory (MiB) of one loss + backward of the current stage's program on batch (x, y).
-
-    See ``peak_memory`` for what is measured on CUDA and on CPU. Also reports the stage's K and
-    the number of candidate ops per edge.
-    """
-    def step() -> None:
-        loss, _ = objective.loss(model, guide, x, y, n_data)
-        loss.backward()
-
-    model.zero_grad(set_to_none=True)
-    guide.zero_grad(set_to_none=True)
-    report = peak_memory(step, x.device)
-    if "activations_mib" in report:
-        params = sum(p.numel() * p.element_size() for p in supernet.parameters()) / 2**20
-        report["params_mib"] = params
-        report["peak_mib"] = report["activations_mib"] + 2 * params
-    model.zero_grad(set_to_none=True)
-    guide.zero_grad(set_to_none=True)
-    report["partial_channels"] = partial_channels_of(supernet)
-    report["num_ops"] = max(o for _, o in supernet.arch_shapes().values())
-    return report
 
 
 def memory_per_stage(

@@ -1,5 +1,6 @@
 """Inference: the Pyro program (``program``), the objective (``objectives``), the bilevel engine
-(``engine.BilevelSVI``) and the search runner (``runner.Search``, ``run_search``, ``load_run``)."""
+(``engine.BilevelSVI``), the search runner (``runner.Search``, ``run_search``, ``load_run``) and the
+peak memory of one search step (``memory``)."""
 
 from pyronas._exports import lazy_exports
 
@@ -23,5 +24,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "load_run": "runner",
         "make_objective": "runner",
         "run_search": "runner",
+        "peak_memory": "memory",
+        "stage_memory_report": "memory",
     },
 )

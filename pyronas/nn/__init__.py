@@ -1,4 +1,4 @@
-"""Search spaces, the weight-sharing supernet, discrete networks and variational-dropout weights."""
+"""Search spaces, the weight-sharing supernet and its surgery, discrete networks and variational-dropout weights."""
 
 from pyronas._exports import lazy_exports
 
@@ -13,6 +13,8 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Supernet": "supernet",
         "MixedOp": "supernet",
         "SearchCell": "supernet",
+        "widen_supernet": "surgery",
+        "prune_supernet": "surgery",
         "Network": "network",
         "count_parameters": "network",
         "OPS": "ops",

@@ -1,4 +1,4 @@
-"""Optimizers by name, VAdam, and learning-rate / weight schedules."""
+"""Optimizers by name, VAdam, learning-rate / weight schedules, and optimizer state across supernet surgery."""
 
 from pyronas._exports import lazy_exports
 
@@ -12,5 +12,6 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "VAdam": "vadam",
         "cosine_annealing": "schedules",
         "linear_ramp": "schedules",
+        "carry_optimizer_state": "carry",
     },
 )

@@ -7,24 +7,15 @@ import pytest
 import torch
 import torch.nn as nn
 
-from pyronas.callbacks.progressive import (
-    carry_optimizer_state,
-    memory_per_stage,
-    next_stage,
-    partial_channels_of,
-    random_mapping,
-    restructure,
-    stage_memory_report,
-    top_ops,
-    widen_bn,
-    widen_conv,
-    widen_mixed_op,
-)
+from pyronas.callbacks.progressive import memory_per_stage, next_stage, restructure, top_ops
+from pyronas.infer.memory import stage_memory_report
 from pyronas.infer.objectives import Objective, Schedule, TermSpec
 from pyronas.infer.program import SupernetModel
 from pyronas.nn.ops import ReLUConvBN, SepConv
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import MixedOp, Supernet
+from pyronas.nn.surgery import partial_channels_of, random_mapping, widen_bn, widen_conv, widen_mixed_op
+from pyronas.optim.carry import carry_optimizer_state
 from pyronas.registry import build
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import torch
 
 from pyronas.analysis import plots
-from pyronas.callbacks.progressive import prune_supernet
 from pyronas.nn.spaces import get_space
 from pyronas.nn.supernet import Supernet
+from pyronas.nn.surgery import prune_supernet
 from pyronas.select import rules
 
 
