@@ -74,7 +74,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``pyronas train``: retrain a found genotype from scratch (pyronas.train.protocol)."""
     from pathlib import Path
 
-    from pyronas.train.protocol import load_genotype, load_train_config, run_train
+    from pyronas.train.config import load_train_config
+    from pyronas.train.protocol import load_genotype, run_train
 
     if args.resume:
         run = _require_run_dir(args.resume)
@@ -98,7 +99,8 @@ def cmd_random(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from pyronas.nn.spaces import get_space
-    from pyronas.train.protocol import load_train_config, load_train_data, run_train
+    from pyronas.train.config import load_train_config
+    from pyronas.train.protocol import load_train_data, run_train
     from pyronas.train.random_cells import SUMMARY, random_search
 
     cfg = load_train_config(args.config, args.set)

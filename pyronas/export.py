@@ -132,7 +132,8 @@ def load_run_network(run_dir: str | os.PathLike, seed: int = 0) -> RunNetwork:
 def _train_network(run: Path, genotype: Genotype) -> tuple[Network, dict[str, Any], tuple[int, int, int]]:
     """Plain ``Network`` with the weights of ``train_checkpoint.pt`` (pruned means of a Bayesian net)."""
     from pyronas.train.bayesian import BayesianNetwork
-    from pyronas.train.protocol import CHECKPOINT, build_network, load_train_config
+    from pyronas.train.config import load_train_config
+    from pyronas.train.trainer import CHECKPOINT, build_network
 
     cfg = load_train_config(run / "train_config.yaml")
     ckpt = run / CHECKPOINT

@@ -160,7 +160,8 @@ def _train_rank(rank: int, world: int, port: int, out: str) -> None:
     import torch.distributed as dist
 
     from pyronas.nn.spaces import Genotype
-    from pyronas.train.protocol import NetworkSection, Trainer, TrainSection
+    from pyronas.train.config import NetworkSection, TrainSection
+    from pyronas.train.trainer import Trainer
 
     g = torch.Generator().manual_seed(0)
     data = (torch.randn(128, 1, 12, 12, generator=g), torch.randint(0, 10, (128,), generator=g),

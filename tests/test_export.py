@@ -25,7 +25,9 @@ from pyronas.export import (
 from pyronas.io import load_checkpoint
 from pyronas.nn.spaces import Genotype
 from pyronas.train.bayesian import BayesianNetwork
-from pyronas.train.protocol import CHECKPOINT, build_network, load_train_config, run_train
+from pyronas.train.config import load_train_config
+from pyronas.train.protocol import run_train
+from pyronas.train.trainer import CHECKPOINT, build_network
 
 NB201_FOUND = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|"
 SIZE = 8  # data.image_size of the tiny runs

@@ -96,7 +96,7 @@ def random_search(seed: int, budget: Budget, data=None) -> Genotype:
     """``budget.random_cells`` uniformly random cells, each trained with the reference protocol on the weight
     half of the search data and scored on the architecture half (never on the test set); the best is returned."""
     from pyronas.data.datasets import bilevel_split, load_dataset
-    from pyronas.train.protocol import Trainer
+    from pyronas.train.trainer import Trainer
 
     cfg = reference.load_protocol()
     train = data if data is not None else load_dataset("fashion_mnist", None, True, False, budget.image_size)

@@ -19,7 +19,9 @@ from pathlib import Path
 import torch
 
 from pyronas.nn.spaces import NB201_OPS, Genotype
-from pyronas.train.protocol import TrainConfig, Trainer, load_train_config, load_train_data
+from pyronas.train.config import TrainConfig, load_train_config
+from pyronas.train.protocol import load_train_data
+from pyronas.train.trainer import Trainer
 
 TEST_SUBSET = 2000
 TEST_SUBSET_SEED = 0
@@ -58,7 +60,7 @@ def load_protocol(path: str | Path | None = None, overrides: list[str] | None = 
 
 def protocol_from_dict(d: dict) -> TrainConfig:
     """Rebuild the protocol stored in a reference file."""
-    from pyronas.config import from_dict
+    from pyronas.schema import from_dict
 
     return from_dict(TrainConfig, d).validate()
 

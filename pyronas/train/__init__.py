@@ -5,9 +5,9 @@ from pyronas._exports import lazy_exports
 __all__, __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "TrainConfig": "protocol",
-        "Trainer": "protocol",
-        "load_train_config": "protocol",
+        "TrainConfig": "config",
+        "Trainer": "trainer",
+        "load_train_config": "config",
         "load_genotype": "protocol",
         "run_train": "protocol",
         "BayesianNetwork": "bayesian",

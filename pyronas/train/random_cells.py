@@ -13,7 +13,7 @@ import torch
 
 from pyronas.io import atomic_write_json
 from pyronas.nn.spaces import Genotype, SearchSpace
-from pyronas.train.protocol import TrainResult
+from pyronas.train.trainer import TrainResult
 
 logger = logging.getLogger(__name__)
 

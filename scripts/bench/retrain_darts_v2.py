@@ -14,7 +14,9 @@ import json
 
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
-from pyronas.train.protocol import count_flops, load_train_config, run_train
+from pyronas.train.config import load_train_config
+from pyronas.train.protocol import run_train
+from pyronas.train.trainer import count_flops
 
 DARTS_V2 = Genotype(
     "darts",

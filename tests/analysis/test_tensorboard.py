@@ -15,7 +15,9 @@ from pyronas.config import load_config
 from pyronas.data.datasets import load_dataset
 from pyronas.infer import run_search
 from pyronas.nn.spaces import Genotype, get_space
-from pyronas.train.protocol import METRICS, load_train_config, run_train
+from pyronas.train.config import load_train_config
+from pyronas.train.protocol import run_train
+from pyronas.train.trainer import METRICS
 
 TINY_SEARCH = [
     "space=nb201", "supernet.C=4", "supernet.layers=1", "data.name=digits", "data.batch_size=32",

@@ -53,7 +53,7 @@ def test_checkpoint_holds_plain_types_and_a_code_running_pickle_is_refused(tmp_p
 
 
 def test_train_checkpoint_refuses_a_code_running_pickle(tmp_path):
-    from pyronas.train.protocol import CHECKPOINT, Trainer
+    from pyronas.train.trainer import CHECKPOINT, Trainer
 
     marker = tmp_path / "pwned"
     torch.save({"evil": _WritesAFile(str(marker))}, tmp_path / CHECKPOINT)

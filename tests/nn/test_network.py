@@ -5,7 +5,7 @@ import torch
 
 from pyronas.nn.network import DiscreteCell, Network, count_parameters, drop_path, evaluation_scale
 from pyronas.nn.spaces import Genotype, get_space
-from pyronas.train.protocol import count_flops
+from pyronas.train.trainer import count_flops
 
 # DARTS-V2 cells as published in the DARTS paper (Liu et al. 2019, fig. 4/5; ``genotypes.DARTS_V2`` of the
 # reference code), written as (op, source, target) edges: node j gets the pair listed for it.

@@ -12,17 +12,10 @@ from pyronas.data.datasets import load_dataset
 from pyronas.nn.network import Network
 from pyronas.nn.spaces import Genotype, get_space
 from pyronas.optim.schedules import cosine_annealing
-from pyronas.train.protocol import (
-    METRICS,
-    NetworkSection,
-    Trainer,
-    TrainSection,
-    count_flops,
-    drop_path_schedule,
-    load_train_config,
-    run_train,
-)
+from pyronas.train.config import NetworkSection, TrainSection, load_train_config
+from pyronas.train.protocol import run_train
 from pyronas.train.random_cells import SUMMARY, random_genotypes, random_search
+from pyronas.train.trainer import METRICS, Trainer, count_flops, drop_path_schedule
 
 NB201_RESNET = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 # A cell a NAS-Bench-201 search typically finds (mostly 3x3 convolutions; the benchmark's best CIFAR-10 cell).

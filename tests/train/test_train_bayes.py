@@ -8,7 +8,8 @@ from pyronas.nn.bayesian import bayesian_parameters
 from pyronas.nn.network import Network
 from pyronas.nn.spaces import get_space
 from pyronas.train.bayesian import BayesianNetwork, BayesianSection, gamma_schedule
-from pyronas.train.protocol import load_train_config, load_train_data, run_train
+from pyronas.train.config import load_train_config
+from pyronas.train.protocol import load_train_data, run_train
 
 
 def _bayes_net(seed: int = 0) -> BayesianNetwork:
