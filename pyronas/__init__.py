@@ -1,8 +1,9 @@
 """pyronas: Bayesian differentiable neural architecture search as Pyro programs.
 
-Subpackages, bottom to top: ``nn`` (spaces, supernet, networks), ``infer`` (the Pyro program, the
-objective, the search loop), ``optim``, ``select``, ``callbacks``, ``analysis``, ``bo``, ``data``,
-``train``; extension points are named in ``pyronas.registry``.
+Subpackages, bottom to top (README, "How the code is laid out"): ``nn`` (spaces, supernet, networks) and
+``data``; ``infer`` (the Pyro program, the objective, the engine), ``models``, ``guides``, ``optim``, ``bo``;
+``select``, ``train``, ``analysis``, ``bench``; ``callbacks``; the search runner ``infer.runner``.
+Extension points are named in ``pyronas.registry``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
