@@ -10,7 +10,8 @@ The working tree is never touched (mutmut 3 writes its ``mutants/`` copy inside 
 
 Writes ``<out>/<target>.json`` (every mutant's verdict, survivors with their diffs) and ``<out>/report.md``
 (survival rate per target, each survivor's diff). ``survived`` = the selected tests pass with the mutant;
-``no tests`` = no selected test runs the mutated function; timeouts and segfaults count as killed.
+``no tests`` = no selected test runs the mutated function; a segfault counts as killed; a ``timeout`` (the
+mutant's tests run over 6x their baseline CPU time) detects the mutant too and is counted apart.
 """
 
 from __future__ import annotations
@@ -75,14 +76,15 @@ TARGETS: dict[str, Target] = {
     ),
     "mixed_op": Target(
         "pyronas/nn/supernet.py",
-        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py"),
+        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py", "tests/nn/test_supernet_speed.py"),
         ("MixedOp.*",),
     ),
     "vadam": Target("pyronas/optim/vadam.py", ("tests/optim/test_vadam.py",)),
+    "engine": Target("pyronas/infer/engine.py", ("tests/infer/test_engine.py", "tests/infer/test_darts_pyro.py")),
 }
 
-STATUS = {  # mutmut 3 result words -> our four outcomes
-    "killed": "killed", "timeout": "killed", "segfault": "killed", "survived": "survived",
+STATUS = {  # mutmut 3 result words -> our outcomes (a timeout detects the mutant too, counted apart)
+    "killed": "killed", "timeout": "timeout", "segfault": "killed", "survived": "survived",
     "no tests": "no tests", "suspicious": "suspicious", "skipped": "skipped", "not checked": "not checked",
     "caught by type check": "killed",
 }
@@ -112,7 +114,10 @@ def _mutmut_section(target: Target) -> str:
         f"pytest_add_cli_args_test_selection = [{tests}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
         'process_isolation = "forkserver"\n'
-        'also_copy = ["models", "guides", "configs"]\n'
+        # a mutant's tests get (their baseline seconds + 1) x 3 x 2 of CPU time before it counts as a timeout
+        # (mutmut's default multiplier 15 gives the BO-loop tests 5 minutes per timed-out mutant)
+        "timeout_multiplier = 3.0\n"
+        'also_copy = ["models", "guides", "configs", "scripts"]\n'
     )
 
 
@@ -165,9 +170,9 @@ def run_target(
 
 
 def _tally(verdicts: dict[str, str]) -> dict:
-    """Counts per outcome and the survival rate survived / (killed + survived)."""
+    """Counts per outcome and the survival rate survived / (killed + timeout + survived)."""
     counts = {s: sum(v == s for v in verdicts.values()) for s in sorted(set(verdicts.values()))}
-    tested = counts.get("killed", 0) + counts.get("survived", 0)
+    tested = counts.get("killed", 0) + counts.get("timeout", 0) + counts.get("survived", 0)
     return {"counts": counts, "survival_rate": counts.get("survived", 0) / tested if tested else None}
 
 
@@ -185,23 +190,24 @@ def _rerun_survivors(name: str, args) -> dict:
                  if verdicts.get(m) == "survived"}
     return {
         **earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors,
-        "rerun": {"mutants": len(only), "killed_now": sum(new["verdicts"].get(m) == "killed" for m in only),
+        "rerun": {"mutants": len(only),
+                  "killed_now": sum(new["verdicts"].get(m) in ("killed", "timeout") for m in only),
                   "seconds": new["seconds"], "first_run": {k: earlier[k] for k in ("counts", "survival_rate")}},
     }
 
 
 def _report(results: list[dict]) -> str:
     lines = ["# Mutation testing (mutmut 3)", "",
-             "| target | module | mutants | killed | survived | no tests | survival | minutes |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| target | module | mutants | killed | timeout | survived | no tests | survival | minutes |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in results:
         c, rate = r["counts"], r["survival_rate"]
         survival = "n/a" if rate is None else f"{100 * rate:.1f}%"
         if "rerun" in r and r["rerun"]["first_run"]["survival_rate"] is not None:
             survival += f" (first run {100 * r['rerun']['first_run']['survival_rate']:.1f}%)"
         minutes = "?" if r["seconds"] is None else f"{r['seconds'] / 60:.1f}"
-        lines.append(f"| {r['target']} | {r['module']} | {sum(c.values())} | {c.get('killed', 0)} | "
-                     f"{c.get('survived', 0)} | {c.get('no tests', 0)} | {survival} | {minutes} |")
+        counts = " | ".join(str(c.get(k, 0)) for k in ("killed", "timeout", "survived", "no tests"))
+        lines.append(f"| {r['target']} | {r['module']} | {sum(c.values())} | {counts} | {survival} | {minutes} |")
     for r in results:
         if r["survivors"]:
             lines += ["", f"## Survivors: {r['target']} ({r['module']})", ""]
