@@ -11,7 +11,7 @@ The working tree is never touched (mutmut 3 writes its ``mutants/`` copy inside 
 Writes ``<out>/<target>.json`` (every mutant's verdict, survivors with their diffs) and ``<out>/report.md``
 (survival rate per target, each survivor's diff). ``survived`` = the selected tests pass with the mutant;
 ``no tests`` = no selected test runs the mutated function; a segfault counts as killed; a ``timeout`` (the
-mutant's tests run over 6x their baseline CPU time) detects the mutant too and is counted apart.
+mutant's tests run over 3x their baseline time + 30 s) detects the mutant too and is counted apart.
 """
 
 from __future__ import annotations
@@ -114,9 +114,11 @@ def _mutmut_section(target: Target) -> str:
         f"pytest_add_cli_args_test_selection = [{tests}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
         'process_isolation = "forkserver"\n'
-        # a mutant's tests get (their baseline seconds + 1) x 3 x 2 of CPU time before it counts as a timeout
-        # (mutmut's default multiplier 15 gives the BO-loop tests 5 minutes per timed-out mutant)
+        # a mutant's test run is a timeout after (its tests' baseline seconds + 10) x 3 of wall time (twice that
+        # of CPU time); the 10 s cover the worker's start and pytest's collection. mutmut's defaults (+1, x15)
+        # let a timed-out BO-loop mutant run 2.6 min, and stop a fast one before its tests are collected.
         "timeout_multiplier = 3.0\n"
+        "timeout_constant = 10.0\n"
         'also_copy = ["models", "guides", "configs", "scripts"]\n'
     )
 
