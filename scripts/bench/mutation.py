@@ -76,7 +76,7 @@ TARGETS: dict[str, Target] = {
     ),
     "mixed_op": Target(
         "pyronas/nn/supernet.py",
-        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py", "tests/nn/test_supernet_speed.py"),
+        ("tests/nn/test_supernet.py", "tests/nn/test_supernet_reference.py"),
         ("MixedOp.*",),
     ),
     "vadam": Target("pyronas/optim/vadam.py", ("tests/optim/test_vadam.py",)),
@@ -105,7 +105,7 @@ def _copy_repo(dest: Path) -> None:
         shutil.copytree(dest / sub, dest / "pyronas" / sub)
 
 
-def _mutmut_section(target: Target) -> str:
+def _mutmut_section(target: Target, timeout_multiplier: float = 3.0) -> str:
     tests = ", ".join(f'"{t}"' for t in target.tests)
     return (
         "\n[tool.mutmut]\n"
@@ -114,19 +114,19 @@ def _mutmut_section(target: Target) -> str:
         f"pytest_add_cli_args_test_selection = [{tests}]\n"
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]\n'
         'process_isolation = "forkserver"\n'
-        # a mutant's test run is a timeout after (its tests' baseline seconds + 10) x 3 of wall time (twice that
-        # of CPU time); the 10 s cover the worker's start and pytest's collection. mutmut's defaults (+1, x15)
-        # let a timed-out BO-loop mutant run 2.6 min, and stop a fast one before its tests are collected.
-        "timeout_multiplier = 3.0\n"
+        # a mutant's test run is a timeout after (its tests' baseline seconds + 10) x multiplier of wall time
+        # (twice that of CPU time); the 10 s cover the worker's start and pytest's collection. mutmut's defaults
+        # (+1, x15) let a timed-out BO-loop mutant run 2.6 min, and stop a fast one before its tests are collected.
+        f"timeout_multiplier = {timeout_multiplier}\n"
         "timeout_constant = 10.0\n"
         'also_copy = ["models", "guides", "configs", "scripts"]\n'
     )
 
 
-def _write_config(work: Path, target: Target) -> None:
+def _write_config(work: Path, target: Target, timeout_multiplier: float = 3.0) -> None:
     pyproject = work / "pyproject.toml"
     text = re.sub(r"\n\[tool\.mutmut\]\n(?:(?!\n\[).)*", "\n", pyproject.read_text(), flags=re.S)
-    pyproject.write_text(text.rstrip() + "\n" + _mutmut_section(target))
+    pyproject.write_text(text.rstrip() + "\n" + _mutmut_section(target, timeout_multiplier))
 
 
 def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
@@ -141,7 +141,7 @@ def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
 
 def run_target(
     name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False,
-    only: list[str] | None = None,
+    only: list[str] | None = None, timeout_multiplier: float = 3.0,
 ) -> dict:
     """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's;
     ``only``: run just these mutant names, e.g. an earlier run's survivors after new tests)."""
@@ -153,7 +153,7 @@ def run_target(
     exit_code = None
     if not collect_only:
         _copy_repo(work)
-        _write_config(work, target)
+        _write_config(work, target, timeout_multiplier)
         exit_code = subprocess.run(["mutmut", "run", "--max-children", str(jobs), *patterns], cwd=work, env=env,
                                    stdout=log, stderr=subprocess.STDOUT).returncode
     elif not work.is_dir():
@@ -178,24 +178,30 @@ def _tally(verdicts: dict[str, str]) -> dict:
     return {"counts": counts, "survival_rate": counts.get("survived", 0) / tested if tested else None}
 
 
-def _rerun_survivors(name: str, args) -> dict:
-    """Run the survivors of an earlier run of ``name`` against today's tests; merge their new verdicts
-    into the earlier result (the other verdicts stand: tests were only added)."""
+def _rerun(name: str, args, statuses: tuple[str, ...], sample: int | None = None,
+           timeout_multiplier: float = 3.0) -> dict:
+    """Run again the mutants of an earlier run of ``name`` whose verdict is in ``statuses`` (the first ``sample``
+    of them, if given) and merge their new verdicts into the earlier result; the other verdicts stand.
+
+    Survivors (``statuses = ("survived", "no tests")``) after tests were added; timeouts with a longer limit
+    (``timeout_multiplier``), to see whether a timeout hid a survivor."""
     earlier = json.loads((args.out / f"{name}.json").read_text())
-    only = sorted(m for m, v in earlier["verdicts"].items() if v in ("survived", "no tests"))
+    only = sorted(m for m, v in earlier["verdicts"].items() if v in statuses)[:sample]
     if not only:
         return earlier
-    with open(args.out / f"{name}.survivors.log", "w") as log:
-        new = run_target(name, TARGETS[name], args.scratch, args.jobs, log, only=only)
+    with open(args.out / f"{name}.{'_'.join(s.replace(' ', '_') for s in statuses)}.log", "w") as log:
+        new = run_target(name, TARGETS[name], args.scratch, args.jobs, log, only=only,
+                         timeout_multiplier=timeout_multiplier)
     verdicts = {**earlier["verdicts"], **new["verdicts"]}
-    survivors = {m: earlier["survivors"].get(m) or new["survivors"].get(m, "") for m in only
-                 if verdicts.get(m) == "survived"}
-    return {
-        **earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors,
-        "rerun": {"mutants": len(only),
-                  "killed_now": sum(new["verdicts"].get(m) in ("killed", "timeout") for m in only),
-                  "seconds": new["seconds"], "first_run": {k: earlier[k] for k in ("counts", "survival_rate")}},
-    }
+    survivors = {m: earlier["survivors"].get(m) or new["survivors"].get(m, "") for m in verdicts
+                 if verdicts[m] == "survived"}
+    before = {k: earlier[k] for k in ("counts", "survival_rate")}
+    record = {"mutants": len(only), "timeout_multiplier": timeout_multiplier, "seconds": new["seconds"],
+              "verdicts": {m: new["verdicts"].get(m) for m in only}, "before": before}
+    if statuses == ("timeout",):
+        return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "timeout_check": record}
+    record["first_run"] = earlier.get("rerun", {}).get("first_run", before)  # kept over repeated re-runs
+    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "rerun": record}
 
 
 def _report(results: list[dict]) -> str:
@@ -205,8 +211,9 @@ def _report(results: list[dict]) -> str:
     for r in results:
         c, rate = r["counts"], r["survival_rate"]
         survival = "n/a" if rate is None else f"{100 * rate:.1f}%"
-        if "rerun" in r and r["rerun"]["first_run"]["survival_rate"] is not None:
-            survival += f" (first run {100 * r['rerun']['first_run']['survival_rate']:.1f}%)"
+        first = r.get("rerun", {}).get("first_run")
+        if first and first["survival_rate"] is not None:
+            survival += f" (first run {100 * first['survival_rate']:.1f}%)"
         minutes = "?" if r["seconds"] is None else f"{r['seconds'] / 60:.1f}"
         counts = " | ".join(str(c.get(k, 0)) for k in ("killed", "timeout", "survived", "no tests"))
         lines.append(f"| {r['target']} | {r['module']} | {sum(c.values())} | {counts} | {survival} | {minutes} |")
@@ -228,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--survivors", action="store_true",
                    help="re-run only the survivors and untested mutants of <out>/<target>.json (after adding tests) "
                         "and merge the verdicts")
+    p.add_argument("--timeouts", type=int, metavar="N",
+                   help="re-run the first N timed-out mutants of <out>/<target>.json with a 4x longer limit and "
+                        "merge the verdicts (does a timeout hide a survivor?)")
     args = p.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
@@ -237,7 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.targets or list(TARGETS):
         if args.survivors:
-            result = _rerun_survivors(name, args)
+            result = _rerun(name, args, ("survived", "no tests"))
+        elif args.timeouts:
+            result = _rerun(name, args, ("timeout",), sample=args.timeouts, timeout_multiplier=12.0)
         else:
             with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
                 result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)

@@ -120,3 +120,24 @@ def test_nuts_samples_and_integrated_acquisition_is_their_average():
     avg = integrated_acquisition(X, ys, hs, Xc, "pi", xi=0.05)
     each = torch.stack([acquisition(GPPosterior(X, ys, h), Xc, "pi", xi=0.05) for h in hs])
     assert torch.allclose(avg, each.mean(0), atol=1e-6)
+
+
+def test_integrated_acquisition_defaults_are_plain_ei_and_ucb_with_kappa_2():
+    """Without ``xi``/``kappa``, the integrated acquisition is plain EI (xi = 0) and UCB mu + 2 sigma, written
+    out from the posterior's mean and variance."""
+    X, y, h = _data()
+    Xc = torch.rand(5, 2, generator=torch.Generator().manual_seed(4))
+    post = GPPosterior(X, y, h)
+    mu, var = post.predict(Xc)
+    sigma = var.sqrt()
+    z = (mu - post.incumbent()) / sigma
+    normal = torch.distributions.Normal(0.0, 1.0)
+    ei = (mu - post.incumbent()) * normal.cdf(z) + sigma * normal.log_prob(z).exp()
+    assert torch.allclose(integrated_acquisition(X, y, [h], Xc, "ei"), ei, atol=1e-6)
+    assert torch.allclose(integrated_acquisition(X, y, [h], Xc, "ucb"), mu + 2.0 * sigma, atol=1e-6)
+
+
+def test_unknown_acquisition_names_itself_and_the_known_ones():
+    X, y, h = _data()
+    with pytest.raises(ValueError, match=r"unknown acquisition 'lcb'; known: ei, pi, ucb"):
+        acquisition(GPPosterior(X, y, h), X[:2], "lcb")
