@@ -246,8 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("mutmut is not installed (pip install mutmut)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.targets or list(TARGETS):
-        if args.survivors:
-            result = _rerun(name, args, ("survived", "no tests"))
+        if args.survivors:  # the longer limit: a mutant that survived before must not fail now by running slower
+            result = _rerun(name, args, ("survived", "no tests"), timeout_multiplier=12.0)
         elif args.timeouts:
             result = _rerun(name, args, ("timeout",), sample=args.timeouts, timeout_multiplier=12.0)
         else:
