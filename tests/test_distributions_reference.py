@@ -64,3 +64,27 @@ def test_log_lambda_is_finite_at_zero_mean():
     got = log_lambda(torch.tensor([0.0, 0.5], dtype=torch.float64), torch.tensor([2.0, 0.1], dtype=torch.float64))
     want = torch.tensor([2 * math.log(2.0) - math.log(1e-16), 2 * math.log(0.1) - math.log(0.25)], dtype=torch.float64)
     assert torch.allclose(got, want, rtol=1e-12)
+
+
+def test_smoothed_categorical_passes_its_validation_flag_on():
+    """``validate_args`` reaches torch's ``Distribution``, whatever the global default: on, NaN logits are
+    refused at construction; off, they are not checked."""
+    logits = torch.tensor([0.0, float("nan"), 1.0])
+    previous = torch.distributions.Distribution._validate_args
+    try:
+        torch.distributions.Distribution.set_default_validate_args(True)
+        SmoothedCategorical(logits, validate_args=False)
+        torch.distributions.Distribution.set_default_validate_args(False)
+        with pytest.raises(ValueError, match="logits"):
+            SmoothedCategorical(logits, validate_args=True)
+    finally:
+        torch.distributions.Distribution.set_default_validate_args(previous)
+
+
+@pytest.mark.parametrize("make", [lambda: SmoothedCategorical(torch.zeros(3)), lambda: LogUniform(())])
+def test_expand_fills_the_instance_it_is_given(make):
+    """torch's ``expand`` protocol: a subclass passes its own ``_instance`` to be filled and returned."""
+    d = make()
+    inst = type(d).__new__(type(d))
+    out = d.expand((4,), _instance=inst)
+    assert out is inst and out.batch_shape == (4,)

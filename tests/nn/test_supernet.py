@@ -1,7 +1,8 @@
 import pytest
 import torch
+import torch.nn as nn
 
-from pyronas.nn.ops import OPS, make_op
+from pyronas.nn.ops import OPS, Zero, make_op
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet
 
@@ -52,3 +53,40 @@ def test_to_full_scatters_pruned_candidates():
     assert full.shape == (6, 5)
     assert torch.allclose(full[:, 3], torch.tensor(0.7)) and torch.allclose(full[:, 1], torch.tensor(0.3))
     assert full[:, [0, 2, 4]].abs().sum() == 0
+
+
+@pytest.mark.parametrize("partial_channels", [1, 2])
+def test_fast_path_skips_none_and_reuses_the_cells_relu(partial_channels):
+    """What makes the fast path fast, counted with forward hooks (its value equals the reference path's,
+    ``tests/nn/test_supernet_speed.py``): in a searched cell no ``none`` op runs and no op applies its own
+    leading ReLU — each state's ReLU is computed once by the cell and shared; the reference path runs both."""
+    torch.manual_seed(0)
+    net = Supernet(SPACES["darts"], 8, 3, 3, 10, partial_channels=partial_channels)
+    cells = [c for c in net.cells if hasattr(c, "edges")]
+    calls = {"none": 0, "op_relu": 0}
+
+    def count(key):
+        def hook(*_):
+            calls[key] += 1
+        return hook
+
+    for cell in cells:
+        for mixed in cell.edges:
+            for op in mixed.ops:
+                if isinstance(op, Zero):
+                    op.register_forward_hook(count("none"))
+                elif hasattr(op, "forward_after_relu"):  # its leading ReLU (a sep conv has a second, its own)
+                    next(m for m in op.modules() if isinstance(m, nn.ReLU)).register_forward_hook(count("op_relu"))
+    x = torch.randn(2, 3, 16, 16)
+    weights = {k: torch.softmax(torch.randn(shape), -1) for k, shape in net.arch_shapes().items()}
+    for fast in (True, False):
+        for cell in cells:
+            for mixed in cell.edges:
+                mixed.fast = fast
+        calls.update(none=0, op_relu=0)
+        net(x, weights)
+        n_edges = sum(len(c.edges) for c in cells)
+        if fast:
+            assert calls == {"none": 0, "op_relu": 0}
+        else:  # one none per edge; every ReLU-first op of every edge
+            assert calls["none"] == n_edges and calls["op_relu"] > n_edges
