@@ -123,7 +123,7 @@ def test_nuts_samples_and_integrated_acquisition_is_their_average():
 
 
 def test_integrated_acquisition_defaults_are_plain_ei_and_ucb_with_kappa_2():
-    """Without ``xi``/``kappa``, the integrated acquisition is plain EI (xi = 0) and UCB mu + 2 sigma, written
+    """Without ``xi``/``kappa``, the (integrated) acquisition is plain EI (xi = 0) and UCB mu + 2 sigma, written
     out from the posterior's mean and variance."""
     X, y, h = _data()
     Xc = torch.rand(5, 2, generator=torch.Generator().manual_seed(4))
@@ -135,6 +135,8 @@ def test_integrated_acquisition_defaults_are_plain_ei_and_ucb_with_kappa_2():
     ei = (mu - post.incumbent()) * normal.cdf(z) + sigma * normal.log_prob(z).exp()
     assert torch.allclose(integrated_acquisition(X, y, [h], Xc, "ei"), ei, atol=1e-6)
     assert torch.allclose(integrated_acquisition(X, y, [h], Xc, "ucb"), mu + 2.0 * sigma, atol=1e-6)
+    assert torch.allclose(acquisition(post, Xc, "ei"), ei, atol=1e-6)
+    assert torch.allclose(acquisition(post, Xc, "ucb"), mu + 2.0 * sigma, atol=1e-6)
 
 
 def test_unknown_acquisition_names_itself_and_the_known_ones():
