@@ -10,7 +10,7 @@ from torch.func import functional_call
 
 from pyronas.config import load_config
 from pyronas.infer.engine import BilevelSVI
-from pyronas.infer.objectives import Objective
+from pyronas.infer.objectives import Objective, Schedule, TermSpec
 from pyronas.infer.program import SupernetModel
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet
@@ -204,3 +204,21 @@ def test_second_order_gradient_matches_autograd_and_finite_differences_of_the_un
     a = alpha0.clone().requires_grad_()
     (no_correction,) = torch.autograd.grad(_ce(net, w1, a, ab), [a])
     assert (ref - no_correction).abs().max() > 100 * (1e-3 * ref.abs().max() + 1e-7)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_architecture_gradient_sees_the_schedules_at_this_progress(order):
+    """A scheduled α-only term (``l2_anchor`` ½‖α‖², weight ramped 0 → 2 over progress [0, 1]) is evaluated at
+    the step's progress by both architecture gradients: g(p) − g(0) = λ(p) α exactly (its w-gradient is 0, so the
+    unrolled part of order 2 is unchanged), with λ(0.5) = 1."""
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, order=order, fd_scale=1e-4)
+    svi.objective = Objective(pyro.infer.Trace_ELBO(), [TermSpec("l2_anchor", Schedule(2.0, 0.0, 1.0))])
+    wb, ab = _batches()
+    alpha = guide.alpha["cell"].detach().clone()
+    if order == 2:
+        _, (g0,), _ = svi.unrolled_gradients(ab, wb)  # progress left at its default, 0
+    else:
+        _, (g0,), _ = svi.arch_gradients(ab, wb)
+    _, (g_half,), _ = svi.arch_gradients(ab, wb, progress=0.5)
+    torch.testing.assert_close(g_half - g0, 1.0 * alpha, rtol=1e-6, atol=1e-9)
