@@ -87,6 +87,9 @@ TARGETS: dict[str, Target] = {
     ),
 }
 
+TIMEOUT_MULTIPLIER = 3.0  # a first run's limit: (baseline seconds + 10) x 3 of wall time
+RERUN_TIMEOUT_MULTIPLIER = 12.0  # re-runs: a survivor must not "fail" by running slower; timeouts re-checked
+
 STATUS = {  # mutmut 3 result words -> our outcomes (a timeout detects the mutant too, counted apart)
     "killed": "killed", "timeout": "timeout", "segfault": "killed", "survived": "survived",
     "no tests": "no tests", "suspicious": "suspicious", "skipped": "skipped", "not checked": "not checked",
@@ -109,7 +112,7 @@ def _copy_repo(dest: Path) -> None:
         shutil.copytree(dest / sub, dest / "pyronas" / sub)
 
 
-def _mutmut_section(target: Target, timeout_multiplier: float = 3.0) -> str:
+def _mutmut_section(target: Target, timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> str:
     tests = ", ".join(f'"{t}"' for t in target.tests)
     return (
         "\n[tool.mutmut]\n"
@@ -127,7 +130,7 @@ def _mutmut_section(target: Target, timeout_multiplier: float = 3.0) -> str:
     )
 
 
-def _write_config(work: Path, target: Target, timeout_multiplier: float = 3.0) -> None:
+def _write_config(work: Path, target: Target, timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> None:
     pyproject = work / "pyproject.toml"
     text = re.sub(r"\n\[tool\.mutmut\]\n(?:(?!\n\[).)*", "\n", pyproject.read_text(), flags=re.S)
     pyproject.write_text(text.rstrip() + "\n" + _mutmut_section(target, timeout_multiplier))
@@ -145,7 +148,7 @@ def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
 
 def run_target(
     name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False,
-    only: list[str] | None = None, timeout_multiplier: float = 3.0,
+    only: list[str] | None = None, timeout_multiplier: float = TIMEOUT_MULTIPLIER,
 ) -> dict:
     """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's;
     ``only``: run just these mutant names, e.g. an earlier run's survivors after new tests)."""
@@ -183,7 +186,7 @@ def _tally(verdicts: dict[str, str]) -> dict:
 
 
 def _rerun(name: str, args, statuses: tuple[str, ...], sample: int | None = None,
-           timeout_multiplier: float = 3.0) -> dict:
+           timeout_multiplier: float = RERUN_TIMEOUT_MULTIPLIER) -> dict:
     """Run again the mutants of an earlier run of ``name`` whose verdict is in ``statuses`` (the first ``sample``
     of them, if given) and merge their new verdicts into the earlier result; the other verdicts stand.
 
@@ -250,10 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("mutmut is not installed (pip install mutmut)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.targets or list(TARGETS):
-        if args.survivors:  # the longer limit: a mutant that survived before must not fail now by running slower
-            result = _rerun(name, args, ("survived", "no tests"), timeout_multiplier=12.0)
+        if args.survivors:
+            result = _rerun(name, args, ("survived", "no tests"))
         elif args.timeouts:
-            result = _rerun(name, args, ("timeout",), sample=args.timeouts, timeout_multiplier=12.0)
+            result = _rerun(name, args, ("timeout",), sample=args.timeouts)
         else:
             with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
                 result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)
