@@ -74,7 +74,7 @@ class GroupConfig:
 class ModelConfig:
     """The prior: shorthand ``{name, params}`` (one file, both groups as that file defines them; default
     ``flat``) or per group ``{alpha: {name, params}, weights: {name, params}}`` (α default ``flat``,
-    weights default ``none``: point estimates). See ``pyronas.infer.program.build_model``."""
+    weights default ``none``: point estimates). See ``pyronas.infer.build.build_model``."""
 
     name: str | None = None
     label_smoothing: float = 0.0

@@ -39,10 +39,11 @@ from pyronas.distributed import (
     init_from_env,
     shard_batches,
 )
+from pyronas.infer.build import build_guide, build_model, describe
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
 from pyronas.infer.objectives import TERMS as _TERMS
 from pyronas.infer.objectives import Objective, Schedule, SiteRecorder, TermSpec
-from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide, build_guide, build_model, describe
+from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide
 from pyronas.io import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 from pyronas.nn.supernet import Supernet

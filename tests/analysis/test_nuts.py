@@ -10,7 +10,8 @@ import torch
 
 from pyronas.analysis.nuts import alpha_model, compare, run_nuts, supernet_log_likelihood
 from pyronas.config import GroupConfig, GuideConfig, ModelConfig
-from pyronas.infer.program import SupernetModel, build_guide, build_model
+from pyronas.infer.build import build_guide, build_model
+from pyronas.infer.program import SupernetModel
 from pyronas.models.gaussian import GaussianPrior
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from pyronas.config import ConfigError, GroupConfig, GuideConfig, ModelConfig
+from pyronas.infer.build import build_guide, build_model
 from pyronas.infer.objectives import Objective, Schedule
-from pyronas.infer.program import NoWeightGuide, build_guide, build_model
+from pyronas.infer.program import NoWeightGuide
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet
 
