@@ -10,7 +10,7 @@ from torch.func import functional_call
 
 from pyronas.config import load_config
 from pyronas.infer.engine import BilevelSVI
-from pyronas.infer.objectives import Objective, Schedule, TermSpec
+from pyronas.infer.objectives import Objective, Schedule, TermSpec, register_term
 from pyronas.infer.program import SupernetModel
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet
@@ -222,3 +222,37 @@ def test_architecture_gradient_sees_the_schedules_at_this_progress(order):
         _, (g0,), _ = svi.arch_gradients(ab, wb)
     _, (g_half,), _ = svi.arch_gradients(ab, wb, progress=0.5)
     torch.testing.assert_close(g_half - g0, 1.0 * alpha, rtol=1e-6, atol=1e-9)
+
+
+@register_term("test_weight_l2")
+def _weight_l2(ctx) -> torch.Tensor:
+    """½‖w‖² over the supernet's weights: a scheduled term of the *weights* (test only)."""
+    return 0.5 * sum((p**2).sum() for p in ctx.model.supernet.parameters())
+
+
+def test_second_order_gradient_unrolls_the_scheduled_weight_terms_at_this_progress():
+    """A scheduled w-only term λ(p)·½‖w‖² (λ ramped 0 → 2 over progress [0, 1], λ(0.5) = 1) enters DARTS' unroll
+    twice: the virtual step w' = w − ξ(∇_w L_train + λ w), and L_val(w') + λ·½‖w'‖². The order-2 gradient at
+    progress 0.5 equals autograd through that unroll written out, and differs from the unroll without the term
+    (what a progress of 0 in any of the three train-loss evaluations or in the validation loss would give)."""
+    net, model, guide = _program()
+    xi, lam = 0.5, 1.0
+    svi = _svi(net, model, guide, order=2, lr_w=xi, fd_scale=1e-4)
+    svi.objective = Objective(pyro.infer.Trace_ELBO(), [TermSpec("test_weight_l2", Schedule(2.0, 0.0, 1.0))])
+    wb, ab = _batches()
+    w0, alpha0 = _weights(net), guide.alpha["cell"].detach().clone()
+
+    def unrolled(alpha: torch.Tensor, lam: float) -> torch.Tensor:
+        w = {n: t.clone().requires_grad_() for n, t in w0.items()}
+        train = _ce(net, w, alpha, wb) + lam * 0.5 * sum((t**2).sum() for t in w.values())
+        g = torch.autograd.grad(train, list(w.values()), create_graph=True)
+        w1 = {n: t - xi * gi for (n, t), gi in zip(w.items(), g, strict=True)}
+        return _ce(net, w1, alpha, ab) + lam * 0.5 * sum((t**2).sum() for t in w1.values())
+
+    a = alpha0.clone().requires_grad_()
+    (ref,) = torch.autograd.grad(unrolled(a, lam), [a])
+    (without,) = torch.autograd.grad(unrolled(a, 0.0), [a])
+    assert (ref - without).abs().max() > 100 * (1e-3 * ref.abs().max() + 1e-7)
+
+    _, (got,), _ = svi.arch_gradients(ab, wb, progress=0.5)
+    torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-7)
