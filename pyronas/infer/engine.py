@@ -252,8 +252,9 @@ class BilevelSVI:
 
         with ξ the weight learning rate. The Hessian-vector product is the central finite difference
         [∇_α L_train(w⁺, α) − ∇_α L_train(w⁻, α)] / 2ε, w^± = w ± ε ∇_{w'} L_val(w', α),
-        ε = ``fd_scale`` / ‖∇_{w'} L_val‖ (eq. 8: 0.01). The weights are restored exactly afterwards. The three
-        train-loss evaluations share their random draws (forked RNG with one seed).
+        ε = ``fd_scale`` / ‖∇_{w'} L_val‖ (eq. 8: 0.01). The weights are restored exactly afterwards, also
+        when a loss is non-finite or the step is interrupted. The three train-loss evaluations share their
+        random draws (forked RNG with one seed).
         Returns (loss, gradients in ``arch_params`` order, latent values drawn)."""
         xw, yw = weight_batch
         w, a = self.weight_params, self.arch_params
@@ -268,21 +269,21 @@ class BilevelSVI:
             return self.runtime.grad(loss, params, level)
 
         backup = [p.detach().clone() for p in w]
-        virtual_sgd_step(self.weight_optim, train_grads(w, "weights"))
-        loss, rec = self.loss(*arch_batch, self.arch_size, progress)
-        self._check(loss, "architecture-split")
-        grads = self.runtime.grad(loss, a + w, "arch")
-        d_alpha, d_w = list(grads[: len(a)]), grads[len(a) :]
-        norm = torch.sqrt(sum((g**2).sum() for g in d_w if g is not None))
-        eps = self.fd_scale / (norm + 1e-12)
-        xi = self.weight_optim.param_groups[0]["lr"]
+        try:  # from the virtual step on, the weights are restored however this ends (a non-finite loss, Ctrl-C)
+            virtual_sgd_step(self.weight_optim, train_grads(w, "weights"))
+            loss, rec = self.loss(*arch_batch, self.arch_size, progress)
+            self._check(loss, "architecture-split")
+            grads = self.runtime.grad(loss, a + w, "arch")
+            d_alpha, d_w = list(grads[: len(a)]), grads[len(a) :]
+            norm = torch.sqrt(sum((g**2).sum() for g in d_w if g is not None))
+            eps = self.fd_scale / (norm + 1e-12)
+            xi = self.weight_optim.param_groups[0]["lr"]
 
-        def shift(sign: float) -> None:
-            with torch.no_grad():
-                for p, b, g in zip(w, backup, d_w, strict=True):
-                    p.copy_(b if g is None else b + sign * eps * g)
+            def shift(sign: float) -> None:
+                with torch.no_grad():
+                    for p, b, g in zip(w, backup, d_w, strict=True):
+                        p.copy_(b if g is None else b + sign * eps * g)
 
-        try:
             shift(+1.0)
             g_pos = train_grads(a, "arch")
             shift(-1.0)

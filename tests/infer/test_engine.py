@@ -9,12 +9,13 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from pyronas.config import load_config
-from pyronas.infer.engine import BilevelSVI
+from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
 from pyronas.infer.objectives import Objective, Schedule, TermSpec, register_term
 from pyronas.infer.program import SupernetModel
 from pyronas.nn.spaces import SPACES
 from pyronas.nn.supernet import Supernet
 from pyronas.registry import build
+from pyronas.runtime import Runtime
 
 N_W, N_A = 500, 400
 
@@ -256,3 +257,102 @@ def test_second_order_gradient_unrolls_the_scheduled_weight_terms_at_this_progre
 
     _, (got,), _ = svi.arch_gradients(ab, wb, progress=0.5)
     torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-7)
+
+
+# --- what every gradient goes through: clipping, the runtime's levels, checks ----------------------
+def _flat(params) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in params])
+
+
+def test_gradient_clipping_bounds_the_step_of_each_level():
+    """With plain SGD (lr 1, no momentum or decay) a step moves the parameters by the clipped gradient, so
+    ‖Δw‖ = ``weight_clip`` and ‖Δα‖ = ``arch_clip`` when the raw gradients are longer."""
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, lr_w=1.0, lr_a=1.0)
+    svi.weight_clip, svi.arch_clip = 1e-3, 2e-3
+    w0, a0 = _flat(net.parameters()), _flat(guide.arch_parameters())
+    svi.step(*_batches())
+    assert float((_flat(net.parameters()) - w0).norm()) == pytest.approx(1e-3, rel=1e-4)
+    assert float((_flat(guide.arch_parameters()) - a0).norm()) == pytest.approx(2e-3, rel=1e-4)  # clip / (‖g‖ + 1e-6)
+
+
+class _RecordingRuntime(Runtime):
+    """The default fp32 runtime, recording the level of every gradient it takes and every step it applies."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
+
+    def grad(self, loss, params, level, retain_graph=False):
+        self.calls.append(("grad", level))
+        return super().grad(loss, params, level, retain_graph)
+
+    def step(self, optimizer, level):
+        self.calls.append(("step", level))
+        super().step(optimizer, level)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_every_gradient_and_step_goes_through_the_runtime_under_its_level(order):
+    """Each level owns its fp16 loss scaler (``pyronas.runtime``), so every gradient is taken under the level of
+    the parameters it is for: order 2's virtual step differentiates the weights ("weights"); its validation
+    gradient and the two Hessian-vector gradients are w.r.t. α ("arch")."""
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, order=order, arch_first=True)
+    svi.runtime = runtime = _RecordingRuntime()
+    svi.step(*_batches())
+    arch = [("grad", "arch")] if order == 1 else [("grad", "weights")] + [("grad", "arch")] * 3
+    assert runtime.calls == [*arch, ("step", "arch"), ("grad", "weights"), ("step", "weights")]
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_a_non_finite_loss_names_its_split_and_leaves_the_weights_as_they_were(order):
+    """Order 2 moves the weights to the virtual step w' before the validation loss: a non-finite validation
+    loss must not leave them there (the run stops and a checkpoint of the last good state is kept)."""
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, order=order)
+    (xw, yw), (xa, ya) = _batches()
+    nan_x = xw.clone()
+    nan_x[0, 0, 0, 0] = float("nan")
+    w0 = _weights(net)
+    with pyro.validation_enabled(False):
+        with pytest.raises(NonFiniteLossError, match="^architecture-split loss became nan$"):
+            svi.arch_gradients((nan_x, ya), (xw, yw))
+        for n, p in net.named_parameters():
+            assert torch.equal(p.detach(), w0[n])
+        with pytest.raises(NonFiniteLossError, match="^weight-split loss became nan$"):
+            if order == 2:  # the virtual step's train loss
+                svi.arch_gradients((xa, ya), (nan_x, yw))
+            else:
+                svi.weight_step((nan_x, yw))
+
+
+def test_second_order_without_the_weight_batch_says_what_is_missing():
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, order=2)
+    with pytest.raises(ValueError, match="^order 2 needs the weight batch for the virtual step$"):
+        svi.arch_gradients(_batches()[1])
+
+
+def test_finite_difference_points_are_w_plus_minus_eps_v_of_eq_8():
+    """DARTS eq. 8: the Hessian-vector product is evaluated at w± = w ± ε v, v = ∇_{w'} L_val(w', α) and
+    ε = 0.01 / ‖v‖, so w± − w = ±0.01 v / ‖v‖. The four forward passes of one order-2 gradient see w (virtual
+    step's train loss), w' (validation loss), w⁺ and w⁻ (train losses), recorded by a forward pre-hook."""
+    net, model, guide = _program()
+    svi = _svi(net, model, guide, order=2)  # fd_scale = 0.01, DARTS' value
+    names = [n for n, _ in net.named_parameters()]
+    seen: list[dict[str, torch.Tensor]] = []
+    hook = net.register_forward_pre_hook(lambda *_: seen.append(_weights(net)))
+    wb, ab = _batches()
+    try:
+        svi.arch_gradients(ab, wb)
+    finally:
+        hook.remove()
+    assert len(seen) == 4
+    w, w_virtual, w_pos, w_neg = seen
+    w1 = {n: t.clone().requires_grad_() for n, t in w_virtual.items()}
+    v = torch.autograd.grad(_ce(net, w1, guide.alpha["cell"].detach(), ab), [w1[n] for n in names], allow_unused=True)
+    v = torch.cat([(torch.zeros_like(w1[n]) if g is None else g).flatten() for n, g in zip(names, v, strict=True)])
+    shift = 0.01 * v / v.norm()
+    torch.testing.assert_close(_flat(w_pos[n] for n in names) - _flat(w[n] for n in names), shift)
+    torch.testing.assert_close(_flat(w_neg[n] for n in names) - _flat(w[n] for n in names), -shift)
