@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS: dict[int, tuple[str, ...]] = {
     0: ("pyronas", "pyronas._exports", "pyronas.errors", "pyronas.io", "pyronas.registry", "pyronas.schema",
         "pyronas.config", "pyronas.bo.config", "pyronas.distributions", "pyronas.autodiff", "pyronas.runtime",
-        "pyronas.distributed", "pyronas.progress"),
+        "pyronas.distributed", "pyronas.progress", "pyronas.rng"),
     1: ("pyronas.nn", "pyronas.data"),
     2: ("pyronas.infer", "pyronas.models", "pyronas.guides", "pyronas.optim", "pyronas.bo"),
     3: ("pyronas.select", "pyronas.train", "pyronas.analysis", "pyronas.bench"),

@@ -40,7 +40,7 @@ import torch
 from pyronas.autodiff import flatten, hessian_vector_product, unflatten
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState
+    from pyronas.infer.state import SearchState
 
 logger = logging.getLogger(__name__)
 

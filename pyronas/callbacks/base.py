@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pyronas.registry import Registry
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState
+    from pyronas.infer.state import SearchState
 
 
 class Callback:

@@ -18,7 +18,7 @@ from pyronas.errors import ConfigError
 from pyronas.nn.spaces import Genotype
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState as Search
+    from pyronas.infer.state import SearchState as Search
 
 log = logging.getLogger(__name__)
 

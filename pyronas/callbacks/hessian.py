@@ -15,7 +15,7 @@ from pyronas.callbacks.base import Callback
 from pyronas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState
+    from pyronas.infer.state import SearchState
 
 log = logging.getLogger(__name__)
 

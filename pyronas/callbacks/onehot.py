@@ -23,7 +23,7 @@ from pyronas.callbacks.base import Callback
 from pyronas.io import atomic_write_json
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState
+    from pyronas.infer.state import SearchState
 
 FILENAME = "onehot.json"
 

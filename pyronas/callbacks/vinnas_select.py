@@ -18,7 +18,7 @@ from pyronas.nn.bayesian import PRUNE_THRESHOLD, NormalWeights, Sparsity, sparsi
 from pyronas.select.rules import select
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState
+    from pyronas.infer.state import SearchState
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Inference: the Pyro program (``program``), the objective (``objectives``), the bilevel engine
-(``engine.BilevelSVI``), the search runner (``runner.Search``, ``run_search``, ``load_run``) and the
-peak memory of one search step (``memory``)."""
+(``engine.BilevelSVI``), what plug-ins see of a search (``state.SearchState``), the search runner (``runner.Search``,
+``run_search``, ``load_run``) and the peak memory of one search step (``memory``)."""
 
 from pyronas._exports import lazy_exports
 
@@ -20,9 +20,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "NonFiniteLossError": "engine",
         "StepResult": "engine",
         "Search": "runner",
-        "SearchState": "runner",
+        "SearchState": "state",
         "load_run": "runner",
-        "make_objective": "runner",
+        "make_objective": "build",
         "run_search": "runner",
         "peak_memory": "memory",
         "stage_memory_report": "memory",

@@ -1,4 +1,5 @@
-"""Building a model and a guide from their config sections (``model:`` / ``guide:``).
+"""Building a model, a guide and the objective from their config sections (``model:``, ``guide:``,
+``objective:``).
 
 The shorthand ``{name: X, params: P}`` builds the composite a file of ``models/`` (``guides/``) defines, or its
 α piece with no weight sites; the group form ``{alpha: {...}, weights: {...}}`` combines pieces of different
@@ -12,6 +13,9 @@ import importlib
 import inspect
 from typing import TYPE_CHECKING, Any
 
+import pyro
+
+from pyronas.infer.objectives import TERMS, Objective, Schedule, TermSpec
 from pyronas.infer.program import (
     NONE,
     AlphaGuide,
@@ -27,7 +31,7 @@ from pyronas.infer.program import (
 from pyronas.nn.supernet import Supernet
 
 if TYPE_CHECKING:
-    from pyronas.config import GuideConfig, ModelConfig
+    from pyronas.config import Config, GuideConfig, ModelConfig
 
 
 def _config_error(msg: str) -> Exception:
@@ -198,3 +202,16 @@ def describe(cfg: ModelConfig | GuideConfig, section: str) -> str:
     if cfg.name is not None or (cfg.alpha is None and cfg.weights is None):
         return _keys(cfg, section, "alpha")
     return f"{_keys(cfg, section, 'alpha')} + {_keys(cfg, section, 'weights')}"
+
+
+def make_objective(cfg: Config) -> Objective:
+    """The ELBO named in ``objective.elbo`` plus the configured extra terms and KL weights."""
+    oc = cfg.objective
+    elbo_cls = pyro.infer.TraceMeanField_ELBO if oc.elbo == "meanfield" else pyro.infer.Trace_ELBO
+    terms = []
+    for i, t in enumerate(oc.terms):
+        if t.name not in TERMS:
+            raise _config_error(f"objective.terms[{i}].name: unknown term {t.name!r} (known: {', '.join(TERMS)})")
+        terms.append(TermSpec(t.name, Schedule(t.weight, t.start_epoch, t.end_epoch), dict(t.params)))
+    kl = {prefix: Schedule(s.weight, s.start_epoch, s.end_epoch) for prefix, s in oc.kl_scales.items()}
+    return Objective(elbo_cls(num_particles=oc.num_particles), terms, kl)

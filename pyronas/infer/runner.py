@@ -7,7 +7,7 @@ metrics, writes the run folder atomically (``pyronas.io``) and checkpoints after
 Ctrl-C), so ``run_search(..., resume=True)`` continues bit-exactly, mid-epoch included.
 
 Plug-ins -- callbacks (``pyronas.callbacks``) and selection rules (``pyronas.select.rules``) -- see a
-``SearchState``, not the runner. The runner knows no method by name.
+``SearchState`` (``pyronas.infer.state``), not the runner. The runner knows no method by name.
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import random
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyro
 import torch
-import torch.nn.functional as F
 import yaml
-from pyro import poutine
 
 from pyronas.callbacks.base import Callback, load_callback
 from pyronas.config import Config, ConfigError, load_config
@@ -39,187 +34,25 @@ from pyronas.distributed import (
     init_from_env,
     shard_batches,
 )
-from pyronas.infer.build import build_guide, build_model, describe
+from pyronas.infer.build import build_guide, build_model, describe, make_objective
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
-from pyronas.infer.objectives import TERMS as _TERMS
-from pyronas.infer.objectives import Objective, Schedule, SiteRecorder, TermSpec
+from pyronas.infer.objectives import Objective
 from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide
+from pyronas.infer.state import SearchState, arch_parameters, weight_parameters
 from pyronas.io import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
-from pyronas.nn.spaces import Genotype, SearchSpace, get_space
+from pyronas.nn.spaces import Genotype, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
 from pyronas.progress import Progress
+from pyronas.rng import rng_state, seed_everything, set_rng_state
 from pyronas.runtime import Runtime
 from pyronas.select.rules import select
 
-__all__ = ["CHECKPOINT", "NonFiniteLossError", "Search", "SearchState", "load_run", "make_objective", "run_search"]
+__all__ = ["CHECKPOINT", "NonFiniteLossError", "Search", "load_run", "run_search"]
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
-
-
-def make_objective(cfg: Config) -> Objective:
-    """The ELBO named in ``objective.elbo`` plus the configured extra terms and KL weights."""
-    oc = cfg.objective
-    elbo_cls = pyro.infer.TraceMeanField_ELBO if oc.elbo == "meanfield" else pyro.infer.Trace_ELBO
-    terms = []
-    for i, t in enumerate(oc.terms):
-        if t.name not in _TERMS:
-            raise ConfigError(f"objective.terms[{i}].name: unknown term {t.name!r} (known: {', '.join(_TERMS)})")
-        terms.append(TermSpec(t.name, Schedule(t.weight, t.start_epoch, t.end_epoch), dict(t.params)))
-    kl = {prefix: Schedule(s.weight, s.start_epoch, s.end_epoch) for prefix, s in oc.kl_scales.items()}
-    return Objective(elbo_cls(num_particles=oc.num_particles), terms, kl)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    pyro.set_rng_seed(seed)
-
-
-def _site_mean(fn: Any, value: torch.Tensor) -> torch.Tensor:
-    try:
-        return fn.mean
-    except (NotImplementedError, AttributeError):
-        return value
-
-
-@dataclass(eq=False)
-class SearchState:
-    """What callbacks and selection rules see of a running search.
-
-    Attributes:
-        cfg: the validated config.
-        space: the search space (``derive``, ``ops``, ``cell_kinds``, ``edge_labels``).
-        model: the ``SupernetModel``; ``supernet`` is ``model.supernet``.
-        guide: the ``ArchGuide``.
-        svi: the ``BilevelSVI`` (``objective``, ``weight_optim``, ``arch_optim``, ``loss``).
-        weight_data, arch_data: the two data splits (on ``device``).
-        device: the torch device.
-        out_dir: the run folder, or None (nothing is written).
-        epoch: the current epoch (0-based; during ``on_epoch_end`` the epoch that just ended).
-        step: steps done in the current epoch.
-        global_step: steps done in all epochs.
-        history: per-epoch op probabilities, one-hotness and genotype.
-        metrics: per-epoch metrics rows (``metrics.json``).
-        row: the metrics row of the epoch that is ending, during ``on_epoch_end``: a callback adds
-            its numbers here (e.g. ``hessian_eig``); None otherwise.
-    """
-
-    cfg: Config
-    space: SearchSpace
-    model: SupernetModel
-    guide: ArchGuide
-    svi: BilevelSVI
-    weight_data: Dataset
-    arch_data: Dataset
-    device: torch.device
-    out_dir: Path | None = None
-    epoch: int = 0
-    step: int = 0
-    global_step: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    row: dict[str, Any] | None = None
-
-    @property
-    def supernet(self) -> Supernet:
-        return self.model.supernet
-
-    @property
-    def objective(self) -> Objective:
-        return self.svi.objective
-
-    def rebuild_optimizers(self) -> None:
-        """(Re)create both optimizers from ``cfg.optim`` over the current parameters (after the
-        network's structure changed) and hand them to the engine."""
-        oc = self.cfg.optim
-        opt_w = make_optimizer(weight_parameters(self.model, self.guide), oc.weights, "optim.weights")
-        opt_a = make_optimizer(arch_parameters(self.guide), oc.arch, "optim.arch")
-        self.svi.set_optimizers(opt_w, opt_a)
-
-    def arch_parameters(self) -> list[torch.Tensor]:
-        """The parameters the architecture optimizer updates."""
-        return self.svi.arch_params
-
-    def op_probs(self) -> dict[str, torch.Tensor]:
-        """Expected mixing weights per edge over the full op set, ``{kind: [edges, ops]}`` (CPU)."""
-        probs = self.guide.op_probs()
-        return {k: self.supernet.to_full(k, v.detach()).cpu() for k, v in probs.items()}
-
-    @torch.no_grad()
-    def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits with every latent site at its posterior mean (plug-in prediction)."""
-        n = len(self.arch_data)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            tr = poutine.trace(self.guide).get_trace(x, None, n)
-            data = {
-                name: _site_mean(s["fn"], s["value"])
-                for name, s in tr.nodes.items()
-                if s["type"] == "sample" and not s["is_observed"] and name != "data"
-            }
-            return poutine.condition(self.model, data=data)(x, None, n)
-
-    @torch.no_grad()
-    def evaluate(self, data: Dataset, max_batches: int | None = None) -> dict[str, float]:
-        """Loss and accuracy of the plug-in prediction on ``data``."""
-        self.model.eval()
-        bs = self.cfg.data.eval_batch_size
-        loss, correct, seen = 0.0, 0, 0
-        for b in range(0, len(data), bs):
-            if max_batches is not None and b // bs >= max_batches:
-                break
-            x, y = data.x[b : b + bs], data.y[b : b + bs]
-            logits = self.predict(x)
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
-            correct += (logits.argmax(-1) == y).sum().item()
-            seen += len(y)
-        self.model.train()
-        return {"loss": loss / max(seen, 1), "acc": correct / max(seen, 1)}
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor, n_data: int, progress: float) -> tuple[torch.Tensor, SiteRecorder]:
-        """The search objective on a batch (``BilevelSVI.loss``)."""
-        return self.svi.loss(x, y, n_data, progress)
-
-
-def weight_parameters(model: SupernetModel, guide: ArchGuide) -> list[torch.nn.Parameter]:
-    """Network weights: the supernet's, the prior's, and the guide's q(w) parameters."""
-    arch = {id(p) for p in guide.arch_parameters()}
-    out, seen = [], set()
-    for p in list(model.parameters()) + list(guide.weight_parameters()):
-        if id(p) not in arch and id(p) not in seen and p.requires_grad:
-            seen.add(id(p))
-            out.append(p)
-    return out
-
-
-def arch_parameters(guide: ArchGuide) -> list[torch.nn.Parameter]:
-    return [p for p in guide.arch_parameters() if p.requires_grad]
-
-
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    """Every RNG state as tensors and plain types (loadable with ``weights_only=True``)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    rng = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),  # (version, tuple of ints, gauss or None)
-        "numpy": [str(name), keys.tolist(), int(pos), int(has_gauss), float(cached)],
-    }
-    if device.type == "cuda":
-        rng["cuda"] = torch.cuda.get_rng_state(device)
-    return rng
-
-
-def _set_rng_state(rng: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(rng["torch"])
-    version, internal, gauss = rng["python"]
-    random.setstate((version, tuple(internal), gauss))
-    name, keys, pos, has_gauss, cached = rng["numpy"]
-    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    if "cuda" in rng and device.type == "cuda":
-        torch.cuda.set_rng_state(rng["cuda"], device)
 
 
 class Search:
@@ -495,8 +328,8 @@ class Search:
             "metrics": st.metrics,
             "best": self.best,
             "runtime": self.svi.runtime.state_dict(),
-            "rng": _rng_state(st.device),
-            "rng_ranks": all_gather_objects(_rng_state(st.device), self.world) if self.world.active else [],
+            "rng": rng_state(st.device),
+            "rng_ranks": all_gather_objects(rng_state(st.device), self.world) if self.world.active else [],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -518,7 +351,7 @@ class Search:
         if self.world.active and len(ranks) != self.world.size:
             raise ConfigError(f"--resume: the checkpoint was written by {len(ranks) or 1} process(es), "
                               f"this run has {self.world.size}; resume with the same --nproc_per_node")
-        _set_rng_state(ranks[self.world.rank] if self.world.active else state["rng"], st.device)
+        set_rng_state(ranks[self.world.rank] if self.world.active else state["rng"], st.device)
 
     def save_checkpoint(self) -> None:
         """Write ``checkpoint.pt`` atomically (``pyronas.io.save_checkpoint``). In a distributed run every

@@ -1,7 +1,7 @@
 """Architecture selection rules: from a trained guide to a discrete genotype.
 
 A rule is a function ``rule(search, **params) -> Genotype`` registered under a name used in
-``select.rule``; ``search`` is the runner's ``SearchState`` (``pyronas.infer.runner``): the space,
+``select.rule``; ``search`` is the runner's ``SearchState`` (``pyronas.infer.state``): the space,
 supernet, model, guide, data splits, config and ``op_probs()``.
 """
 
@@ -18,7 +18,7 @@ from pyronas.nn.spaces import Genotype
 from pyronas.registry import Registry
 
 if TYPE_CHECKING:
-    from pyronas.infer.runner import SearchState
+    from pyronas.infer.state import SearchState
 
 log = logging.getLogger(__name__)
 
