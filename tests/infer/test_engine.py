@@ -356,3 +356,23 @@ def test_finite_difference_points_are_w_plus_minus_eps_v_of_eq_8():
     shift = 0.01 * v / v.norm()
     torch.testing.assert_close(_flat(w_pos[n] for n in names) - _flat(w[n] for n in names), shift)
     torch.testing.assert_close(_flat(w_neg[n] for n in names) - _flat(w[n] for n in names), -shift)
+
+
+def test_second_order_leaves_a_weight_no_loss_reaches_in_place():
+    """A weight in the weight optimizer that no loss reaches (its gradients are ``None``) is skipped by the
+    virtual step and by both finite-difference shifts; the gradient still equals the unroll's."""
+    net, model, guide = _program()
+    net.register_parameter("unused", torch.nn.Parameter(torch.ones(3, dtype=torch.float64)))
+    svi = _svi(net, model, guide, order=2, fd_scale=1e-4)
+    wb, ab = _batches()
+    w0, alpha0 = _weights(net), guide.alpha["cell"].detach().clone()
+    seen: list[torch.Tensor] = []
+    hook = net.register_forward_pre_hook(lambda *_: seen.append(net.unused.detach().clone()))
+    try:
+        _, (got,), _ = svi.arch_gradients(ab, wb)
+    finally:
+        hook.remove()
+    assert len(seen) == 4 and all(torch.equal(u, w0["unused"]) for u in seen)
+    a = alpha0.clone().requires_grad_()
+    (ref,) = torch.autograd.grad(_unrolled_loss(net, w0, a, wb, ab, xi=0.5), [a])
+    torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-7)
