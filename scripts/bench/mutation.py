@@ -7,16 +7,22 @@ The working tree is never touched (mutmut 3 writes its ``mutants/`` copy inside 
 
     python scripts/bench/mutation.py                       # every target
     python scripts/bench/mutation.py acquisition diagnostics --jobs 2 --out runs/mutation
+    python scripts/bench/mutation.py engine --timeouts --jobs 2   # check the timeouts again, outside mutmut
 
 Writes ``<out>/<target>.json`` (every mutant's verdict, survivors with their diffs) and ``<out>/report.md``
 (survival rate per target, each survivor's diff). ``survived`` = the selected tests pass with the mutant;
 ``no tests`` = no selected test runs the mutated function; a segfault counts as killed; a ``timeout`` (the
-mutant's tests run over 3x their baseline time + 30 s) detects the mutant too and is counted apart.
+mutant's tests run over (baseline + 10 s) x 3) detects the mutant too and is counted apart. mutmut's fork
+server also reports mutants whose tests pass in seconds as timeouts, so ``--timeouts`` checks each of them in
+a fresh pytest process (``MUTANT_UNDER_TEST``) with a limit of 4x the unmutated tests' time + 30 s.
+
+Functions under a decorator are not mutated by mutmut 3 (a target's maths must not hide under one).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -24,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,7 +95,8 @@ TARGETS: dict[str, Target] = {
 }
 
 TIMEOUT_MULTIPLIER = 3.0  # a first run's limit: (baseline seconds + 10) x 3 of wall time
-RERUN_TIMEOUT_MULTIPLIER = 12.0  # re-runs: a survivor must not "fail" by running slower; timeouts re-checked
+RERUN_TIMEOUT_MULTIPLIER = 12.0  # re-runs of survivors: a survivor must not "fail" by running slower
+RECHECK_LIMIT = (4.0, 30.0)  # timeouts checked in a fresh process: 4 x the unmutated tests' seconds + 30 s
 
 STATUS = {  # mutmut 3 result words -> our outcomes (a timeout detects the mutant too, counted apart)
     "killed": "killed", "timeout": "timeout", "segfault": "killed", "survived": "survived",
@@ -110,6 +118,35 @@ def _copy_repo(dest: Path) -> None:
             shutil.copy2(src, dest / rel)
     for sub in ("models", "guides"):  # pyronas.models / pyronas.guides (a package-dir mapping mutmut's copy lacks)
         shutil.copytree(dest / sub, dest / "pyronas" / sub)
+
+
+KEEP_DECORATORS = {"property", "staticmethod", "classmethod", "contextmanager", "contextlib.contextmanager"}
+
+
+def _undecorate(path: Path) -> int:
+    """mutmut 3 does not mutate decorated functions; in the scratch copy, turn each decorator of a function
+    into an assignment after it (``f = torch.no_grad()(f)``, ``f = register_term("x")(f)``: the same object,
+    bound or registered the same way), so the maths under ``@register_*`` and ``@torch.no_grad()`` is mutated
+    too. Properties, setters, static/class methods and context managers keep theirs. Returns how many
+    functions were rewritten."""
+    text = path.read_text()
+    lines = text.splitlines(keepends=True)
+    edits = []  # (first decorator line, def line, end line, indent, name, decorator sources)
+    for node in ast.walk(ast.parse(text)):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) or not node.decorator_list:
+            continue
+        sources = [ast.get_source_segment(text, d) for d in node.decorator_list]
+        if any(src.split("(")[0] in KEEP_DECORATORS or src.endswith((".setter", ".deleter")) for src in sources):
+            continue
+        indent = lines[node.lineno - 1][: node.col_offset]
+        first = min(d.lineno for d in node.decorator_list) - 1  # the lines of "@..." (0-based)
+        edits.append((first, node.lineno - 1, node.end_lineno, indent, node.name, sources))
+    for first, def_line, end, indent, name, sources in sorted(edits, reverse=True):
+        after = "".join(f"{indent}{name} = {src}({name})\n" for src in reversed(sources))
+        lines[end:end] = [after]
+        del lines[first:def_line]
+    path.write_text("".join(lines))
+    return len(edits)
 
 
 def _mutmut_section(target: Target, timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> str:
@@ -160,6 +197,7 @@ def run_target(
     exit_code = None
     if not collect_only:
         _copy_repo(work)
+        _undecorate(work / target.path)
         _write_config(work, target, timeout_multiplier)
         exit_code = subprocess.run(["mutmut", "run", "--max-children", str(jobs), *patterns], cwd=work, env=env,
                                    stdout=log, stderr=subprocess.STDOUT).returncode
@@ -185,15 +223,13 @@ def _tally(verdicts: dict[str, str]) -> dict:
     return {"counts": counts, "survival_rate": counts.get("survived", 0) / tested if tested else None}
 
 
-def _rerun(name: str, args, statuses: tuple[str, ...], sample: int | None = None,
+def _rerun(name: str, args, statuses: tuple[str, ...] = ("survived", "no tests"),
            timeout_multiplier: float = RERUN_TIMEOUT_MULTIPLIER) -> dict:
-    """Run again the mutants of an earlier run of ``name`` whose verdict is in ``statuses`` (the first ``sample``
-    of them, if given) and merge their new verdicts into the earlier result; the other verdicts stand.
-
-    Survivors (``statuses = ("survived", "no tests")``) after tests were added; timeouts with a longer limit
-    (``timeout_multiplier``), to see whether a timeout hid a survivor."""
+    """Run again, through mutmut, the survivors (and untested mutants) of an earlier run of ``name`` after tests
+    were added, with a longer limit (``timeout_multiplier``: a survivor must not "fail" by running slower), and
+    merge their new verdicts into the earlier result; the other verdicts stand."""
     earlier = json.loads((args.out / f"{name}.json").read_text())
-    only = sorted(m for m, v in earlier["verdicts"].items() if v in statuses)[:sample]
+    only = sorted(m for m, v in earlier["verdicts"].items() if v in statuses)
     if not only:
         return earlier
     with open(args.out / f"{name}.{'_'.join(s.replace(' ', '_') for s in statuses)}.log", "w") as log:
@@ -205,10 +241,71 @@ def _rerun(name: str, args, statuses: tuple[str, ...], sample: int | None = None
     before = {k: earlier[k] for k in ("counts", "survival_rate")}
     record = {"mutants": len(only), "timeout_multiplier": timeout_multiplier, "seconds": new["seconds"],
               "verdicts": {m: new["verdicts"].get(m) for m in only}, "before": before}
-    if statuses == ("timeout",):
-        return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "timeout_check": record}
     record["first_run"] = earlier.get("rerun", {}).get("first_run", before)  # kept over repeated re-runs
     return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "rerun": record}
+
+
+def _add_functions(name: str, args, functions: list[str]) -> dict:
+    """Mutate only ``functions`` of ``name``'s module (``Target.functions`` syntax, e.g. ``VAdam.step``: ones an
+    earlier run did not reach) and add their verdicts to the earlier result."""
+    earlier = json.loads((args.out / f"{name}.json").read_text())
+    target = TARGETS[name]
+    patterns = Target(target.path, target.tests, tuple(functions)).patterns()
+    with open(args.out / f"{name}.added.log", "w") as log:
+        new = run_target(name, target, args.scratch, args.jobs, log, only=patterns)
+    verdicts = {**earlier["verdicts"], **new["verdicts"]}
+    survivors = {m: d for m, d in {**earlier["survivors"], **new["survivors"]}.items() if verdicts[m] == "survived"}
+    record = {"functions": functions, "seconds": new["seconds"], "counts": new["counts"]}
+    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors,
+            "added": [*earlier.get("added", []), record]}
+
+
+def _check_one(work: Path, target: Target, mutant: str, limit: float) -> tuple[str, float]:
+    """The target's tests against one mutant in a fresh pytest process (mutmut's trampoline reads
+    ``MUTANT_UNDER_TEST``): ``killed`` (a test fails or errors), ``survived`` or ``timeout`` (over ``limit`` s)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+           "MUTANT_UNDER_TEST": mutant}
+    env.pop("CI", None)
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests]
+    t0 = time.time()
+    try:
+        rc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=limit).returncode
+    except subprocess.TimeoutExpired:
+        return "timeout", round(time.time() - t0, 1)
+    return ("survived" if rc == 0 else "killed"), round(time.time() - t0, 1)
+
+
+def _recheck_timeouts(name: str, args, sample: int | None = None) -> dict:
+    """Check again, one fresh pytest process per mutant, the mutants an earlier run of ``name`` timed out on.
+
+    mutmut's fork server reported equivalent mutants as timeouts (SIGXCPU from its wall-clock timer) while
+    their tests pass in seconds when run alone, so its timeouts are checked outside it: the limit is
+    ``RECHECK_LIMIT`` applied to the unmutated tests' time in the same setting (measured first)."""
+    target = TARGETS[name]
+    work = args.scratch / name / "mutants"
+    if not work.is_dir():
+        raise FileNotFoundError(f"{work}: no earlier mutmut run of {name!r} to check")
+    earlier = json.loads((args.out / f"{name}.json").read_text())
+    only = sorted(m for m, v in earlier["verdicts"].items() if v == "timeout")[:sample]
+    verdict, baseline = _check_one(work, target, "none", limit=600)  # no mutant: the tests' own time
+    if verdict != "survived":
+        raise RuntimeError(f"{name}: the unmutated tests do not pass in {work} ({verdict})")
+    limit = RECHECK_LIMIT[0] * baseline + RECHECK_LIMIT[1]
+    t0 = time.time()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        checked = dict(zip(only, pool.map(lambda m: _check_one(work, target, m, limit), only), strict=True))
+    new = {m: v for m, (v, _) in checked.items()}
+    verdicts = {**earlier["verdicts"], **new}
+    survivors = dict(earlier["survivors"])
+    for m, v in new.items():
+        if v == "survived":
+            diff = subprocess.run(["mutmut", "show", m], cwd=work.parent, capture_output=True, text=True)
+            survivors[m] = diff.stdout.strip()
+    record = {"mutants": len(only), "baseline_seconds": baseline, "limit_seconds": round(limit, 1),
+              "seconds": round(time.time() - t0), "verdicts": new,
+              "check_seconds": {m: t for m, (_, t) in checked.items()},
+              "before": {k: earlier[k] for k in ("counts", "survival_rate")}}
+    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "timeout_check": record}
 
 
 def _report(results: list[dict]) -> str:
@@ -242,9 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--survivors", action="store_true",
                    help="re-run only the survivors and untested mutants of <out>/<target>.json (after adding tests) "
                         "and merge the verdicts")
-    p.add_argument("--timeouts", type=int, metavar="N",
-                   help="re-run the first N timed-out mutants of <out>/<target>.json with a 4x longer limit and "
-                        "merge the verdicts (does a timeout hide a survivor?)")
+    p.add_argument("--timeouts", type=int, metavar="N", nargs="?", const=-1,
+                   help="check the timed-out mutants of <out>/<target>.json (the first N; all without N) again, "
+                        "each in a fresh pytest process with a longer limit, and merge the verdicts")
+    p.add_argument("--functions", nargs="+", metavar="F",
+                   help="mutate only these functions of the (one) target (e.g. VAdam.step) and add their verdicts "
+                        "to <out>/<target>.json")
     args = p.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
@@ -253,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("mutmut is not installed (pip install mutmut)")
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.targets or list(TARGETS):
-        if args.survivors:
-            result = _rerun(name, args, ("survived", "no tests"))
-        elif args.timeouts:
-            result = _rerun(name, args, ("timeout",), sample=args.timeouts)
+        if args.functions:
+            result = _add_functions(name, args, args.functions)
+        elif args.survivors:
+            result = _rerun(name, args)
+        elif args.timeouts is not None:
+            result = _recheck_timeouts(name, args, sample=None if args.timeouts < 0 else args.timeouts)
         else:
             with open(args.out / f"{name}.log", "a" if args.collect else "w") as log:
                 result = run_target(name, TARGETS[name], args.scratch, args.jobs, log, args.collect)
