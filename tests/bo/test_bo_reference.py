@@ -181,3 +181,32 @@ def test_acquisition_defaults_and_edges():
     assert xi_schedule(0.2, 1, 1, "decreasing") == 0.2 and xi_schedule(0.2, 2, 1, "decreasing") == 0.0
     with pytest.raises(ValueError, match="unknown xi schedule"):
         xi_schedule(0.2, 1, 10, "cosine")
+
+
+def test_integrated_acquisition_averages_ei_over_hypers_and_fantasies_with_its_defaults(one_thread):
+    """``integrated_acquisition`` left at its defaults (EI, 10 fantasies) with the squared-exponential kernel
+    equals the NumPy reference: EI averaged over two hyperparameter samples and, for each, 10 outcomes fantasised
+    at a pending cell (drawn from the same generator state); an empty pending set is no pending set."""
+    from types import SimpleNamespace
+
+    from pyronas.bo.acquisition import integrated_acquisition
+    from pyronas.bo.gp import GPHypers
+
+    rng = np.random.default_rng(0)
+    cells = _all_cells()[rng.choice(NB201.num_ops**NB201.num_edges, 60, replace=False)]
+    X, y, Xc, pending = cells[:8], rng.standard_normal(8), cells[8:59], cells[59]
+    d = X.shape[1]
+    hypers = [GPHypers(torch.tensor(m, dtype=torch.float64), torch.tensor(v, dtype=torch.float64),
+                       torch.full((d,), ls, dtype=torch.float64), torch.tensor(nu, dtype=torch.float64))
+              for m, v, ls, nu in [(0.1, 1.3, 1.5, 0.05), (-0.2, 0.8, 2.5, 0.2)]]
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64)  # noqa: E731
+    got = integrated_acquisition(t(X), t(y), hypers, t(Xc), kernel="se", pending=t(pending[None]),
+                                 generator=torch.Generator().manual_seed(5))
+    cfg = SimpleNamespace(kernel="se", n_fantasies=10, xi=0.0, ucb_nu=1.0, ucb_delta=0.1)
+    ref = _reference("ei", X, y, hypers, cfg, Xc, pending=pending, generator=torch.Generator().manual_seed(5))
+    np.testing.assert_allclose(got.double().numpy(), ref, rtol=1e-4, atol=1e-7)
+
+    plain = integrated_acquisition(t(X), t(y), hypers, t(Xc), kernel="se")
+    np.testing.assert_allclose(plain.double().numpy(), _reference("ei", X, y, hypers, cfg, Xc), rtol=1e-4, atol=1e-7)
+    empty = integrated_acquisition(t(X), t(y), hypers, t(Xc), kernel="se", pending=t(np.zeros((0, d))))
+    torch.testing.assert_close(empty, plain)
