@@ -165,8 +165,10 @@ def _unrolled_loss(net, w0, alpha, wb, ab, xi, momentum=0.0, wd=0.0, buf=None):
     return _ce(net, w1, alpha, ab)
 
 
-@pytest.mark.parametrize("momentum,wd", [(0.0, 0.0), (0.9, 3e-2)])
-def test_second_order_gradient_matches_autograd_and_finite_differences_of_the_unroll(momentum, wd):
+@pytest.mark.parametrize("momentum,wd,warm", [(0.0, 0.0, False), (0.9, 3e-2, True), (0.9, 0.0, False)])
+def test_second_order_gradient_matches_autograd_and_finite_differences_of_the_unroll(momentum, wd, warm):
+    """``warm``: a weight step first, so the virtual step has a momentum buffer to unroll with; without one
+    (SGD's first step) momentum adds nothing."""
     net, model, guide = _program()
     xi = 0.5
     # ε of the finite-difference Hessian-vector product: DARTS' 0.01/‖v‖ crosses ReLU kinks of this tiny
@@ -174,7 +176,7 @@ def test_second_order_gradient_matches_autograd_and_finite_differences_of_the_un
     svi = _svi(net, model, guide, order=2, lr_w=xi, momentum=momentum, wd=wd, fd_scale=1e-4)
     wb, ab = _batches()
     buf = None
-    if momentum:
+    if warm:
         svi.weight_step(wb)  # a momentum buffer to unroll with
         buf = {n: svi.weight_optim.state[p].get("momentum_buffer") for n, p in net.named_parameters()
                if p in svi.weight_optim.state}
