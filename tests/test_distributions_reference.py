@@ -88,3 +88,21 @@ def test_expand_fills_the_instance_it_is_given(make):
     inst = type(d).__new__(type(d))
     out = d.expand((4,), _instance=inst)
     assert out is inst and out.batch_shape == (4,)
+
+
+def test_kl_of_a_normal_from_the_log_uniform_has_the_broadcast_batch_shape():
+    """``kl_divergence(Normal, LogUniform)`` is Molchanov's KL per element, with the batch shape of both
+    distributions broadcast: the prior's batch may be larger than the posterior's, or smaller."""
+    from pyro.distributions import Normal
+    from torch.distributions import kl_divergence
+
+    from pyronas.distributions import molchanov_kl
+
+    loc, scale = torch.tensor([0.5, -1.0, 2.0]), torch.tensor([0.1, 0.7, 3.0])
+    per_element = molchanov_kl(log_lambda(loc, scale))
+    wide_prior = kl_divergence(Normal(loc, scale), LogUniform((2, 3)))
+    assert wide_prior.shape == (2, 3)
+    torch.testing.assert_close(wide_prior, per_element.expand(2, 3))
+    wide_posterior = kl_divergence(Normal(loc.expand(4, 3), scale.expand(4, 3)), LogUniform((3,)))
+    assert wide_posterior.shape == (4, 3)
+    torch.testing.assert_close(wide_posterior, per_element.expand(4, 3))
