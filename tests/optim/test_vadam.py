@@ -40,6 +40,17 @@ def test_default_variant_matches_eqs_17_18_two_steps():
     assert mu.tolist() == pytest.approx(mu2, abs=1e-12)
     assert opt.sigma(mu).tolist() == pytest.approx([1 / math.sqrt(n * (s + dt)) for s in s2], abs=1e-12)
 
+    g3 = [0.1, 0.3]  # the third step's momentum is γ (μ2 − μ1): the previous mean, not the first
+    mu.grad = torch.tensor(g3, dtype=torch.float64)
+    assert opt.step() is None  # no closure, no loss
+    s3 = [(1 - lr) * s + lr * g * g for s, g in zip(s2, g3, strict=True)]
+    mu3 = [
+        m2 - lr * (g + dt * m2) / (sn + dt) + gamma * (so + dt) / (sn + dt) * (m2 - m1)
+        for m1, m2, g, so, sn in zip(mu1, mu2, g3, s2, s3, strict=True)
+    ]
+    assert mu.tolist() == pytest.approx(mu3, abs=1e-12)
+    assert opt.state[mu]["step"] == 3
+
 
 def test_closure_mode_differentiates_at_a_sample_from_q():
     """With a closure, ĝ is the gradient at θ = μ + σ ε and μ is restored before the update."""
@@ -108,8 +119,10 @@ def test_von_requires_a_hessian():
     mu = torch.nn.Parameter(torch.zeros(2))
     opt = VAdam([mu], hessian="von")
     mu.grad = torch.ones(2)
-    with pytest.raises(ValueError, match="hessian_diag"):
+    with pytest.raises(ValueError, match=r"^hessian='von' needs a closure or hessian_diag in step\(\)$"):
         opt.step()
+    with pytest.raises(ValueError, match=r"^hessian_diag has 2 tensors for 1 parameters$"):
+        opt.step(hessian_diag=[torch.ones(2), torch.ones(2)])
     opt.step(hessian_diag=[torch.full((2,), 2.0)])
     assert torch.allclose(opt.state[mu]["s"], torch.full((2,), (1 - 1e-3) + 1e-3 * 2.0))
 
@@ -214,3 +227,27 @@ def test_von_closure_with_probes_uses_hutchinson():
     assert torch.allclose(opt.state[mu]["s"], 0.8 * 0.7 + 0.2 * h, atol=1e-6)
     dt = 1.0 / 4
     assert torch.allclose(mu.detach(), mu0 - 0.2 * (A @ theta + dt * mu0) / (0.8 * 0.7 + 0.2 * h + dt), atol=1e-6)
+
+
+def test_closure_mode_uses_a_hessian_diag_it_is_given_and_checks_its_length():
+    """``step(closure, hessian_diag=H)``: the gradient comes from the closure's draws, the precision update from
+    H, s_1 = (1 − β_s) s_0 + β_s H (eq. 14); an H of the wrong length is refused."""
+    torch.manual_seed(0)
+    mu = torch.nn.Parameter(torch.tensor([0.5, -1.0], dtype=torch.float64))
+    opt = VAdam([mu], lr=0.1, momentum=0.0, prior_precision=1.0, num_data=10, init_s=0.5, hessian="von")
+    closure = lambda: ((mu - 1.0) ** 2).sum()  # noqa: E731
+    H = torch.tensor([3.0, 7.0], dtype=torch.float64)
+    loss = opt.step(closure, hessian_diag=[H])
+    assert isinstance(loss, float) and loss > 0
+    torch.testing.assert_close(opt.state[mu]["s"], 0.9 * 0.5 + 0.1 * H)
+    with pytest.raises(ValueError):
+        opt.step(closure, hessian_diag=[H, H])
+
+
+def test_a_parameter_without_gradient_is_skipped_and_the_next_one_updated():
+    a, b = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.ones(2))
+    opt = VAdam([a, b], lr=0.1)
+    b.grad = torch.ones(2)
+    opt.step()
+    assert torch.equal(a.detach(), torch.zeros(2)) and a not in opt.state
+    assert (b.detach() < 1.0).all()
