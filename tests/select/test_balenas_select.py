@@ -75,17 +75,23 @@ def test_loc_selector_is_argmax_of_mu():
 
 
 @pytest.mark.parametrize("proxy", ["synflow", "snip"])
-def test_sample_score_selector_with_a_real_proxy(proxy):
+def test_sample_score_selector_with_a_real_proxy(proxy, caplog):
+    """The seed (here not the default) fixes both the draws from q and the proxy's initialisation."""
     search = _search(init_s=0.0)
-    g = SELECTORS["sample_score"](search, num_samples=10, proxy=proxy, batch_size=8)
+    with caplog.at_level("INFO", logger="pyronas.select.rules"):
+        g = SELECTORS["sample_score"](search, num_samples=10, proxy=proxy, batch_size=8, seed=2)
     from pyronas.select.proxies import score_genotype
 
     x, y = search.weight_data.x[:8], search.weight_data.y[:8]
     _, genotypes, scores = sample_and_score(
-        search, lambda h: score_genotype(h, proxy, x, y, 4, 1, 3, 0), num_samples=10, seed=0
+        search, lambda h: score_genotype(h, proxy, x, y, 4, 1, 3, 2), num_samples=10, seed=2
     )
     assert str(g) in {str(h) for h in genotypes}
-    assert score_genotype(g, proxy, x, y, 4, 1, 3, 0) == pytest.approx(max(scores))
+    assert score_genotype(g, proxy, x, y, 4, 1, 3, 2) == pytest.approx(max(scores))
+    distinct = len({str(h) for h in genotypes})
+    assert caplog.messages == [
+        f"sample_score: 10 draws, {distinct} distinct architectures, best {proxy} = {max(scores):.4g}: {g}"
+    ]
     with pytest.raises(ValueError, match="unknown proxy"):
         SELECTORS["sample_score"](search, num_samples=2, proxy="nope")
 
@@ -125,3 +131,34 @@ def test_register_selector_adds_a_rule_under_its_name():
         assert [op for op, _, _ in genotype.cells["cell"]] == [OPS[0]] * 6
     finally:
         rules.SELECTORS._entries.pop("first_op_everywhere_test", None)
+
+
+def test_sample_score_defaults_are_the_papers(caplog):
+    """BaLeNAS-TF (Table 2): the best of 100 draws from q scored with synflow (data-free: only the input shape)."""
+    search = _search(init_s=0.0)
+    with caplog.at_level("INFO", logger="pyronas.select.rules"):
+        SELECTORS["sample_score"](search)
+    assert len(caplog.messages) == 1 and caplog.messages[0].startswith("sample_score: 100 draws, ")
+    assert " best synflow = " in caplog.messages[0]
+
+
+@pytest.mark.parametrize("rule,message", [
+    ("snr", "select.rule: 'snr' needs a Gaussian guide (one whose loc_scale() is not None)"),
+    ("loc", "select.rule: 'loc'/'magnitude' needs a Gaussian guide (one with loc_scale())"),
+])
+def test_gaussian_rules_refuse_a_guide_without_loc_and_scale(rule, message):
+    import re
+
+    search = _search(init_s=1.0)
+    model = SupernetModel(search.supernet, build("models", "flat", {}, search.supernet, where="model"))
+    search.guide = build("guides", "delta", {}, model, where="guide")  # a point mass: no loc and scale
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        SELECTORS[rule](search)
+
+
+def test_mean_rule_takes_the_strongest_expected_weight_per_edge():
+    search = _search(init_s=1.0)
+    probs = torch.softmax(torch.randn(6, 5), -1)
+    search.op_probs = lambda: {"cell": probs}
+    g = SELECTORS["mean"](search)
+    assert [op for op, _, _ in g.cells["cell"]] == [OPS[i] for i in probs.argmax(-1).tolist()]
