@@ -6,8 +6,8 @@ module's fast test files, runs ``mutmut run`` there (one torch thread per worker
 The working tree is never touched (mutmut 3 writes its ``mutants/`` copy inside the scratch folder).
 
     python scripts/bench/mutation.py                       # every target
-    python scripts/bench/mutation.py acquisition diagnostics --jobs 2 --out runs/mutation
-    python scripts/bench/mutation.py engine --timeouts --jobs 2   # check the timeouts again, outside mutmut
+    python scripts/bench/mutation.py acquisition diagnostics --out runs/mutation
+    python scripts/bench/mutation.py engine --timeouts        # check the timeouts again, outside mutmut
 
 Writes ``<out>/<target>.json`` (every mutant's verdict, survivors with their diffs) and ``<out>/report.md``
 (survival rate per target, each survivor's diff). ``survived`` = the selected tests pass with the mutant;
@@ -183,6 +183,20 @@ def _results(work: Path, env: dict, patterns: list[str]) -> dict[str, str]:
     return verdicts
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """The environment of a mutant's tests: one torch thread, no display; not CI (a benchmark: optional extras
+    may be missing here)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", **extra}
+    env.pop("CI", None)
+    return env
+
+
+def _diff(work: Path, mutant: str) -> str:
+    """``mutmut show``: the mutant's diff, run in the scratch folder ``work`` of its run."""
+    return subprocess.run(["mutmut", "show", mutant], cwd=work, env=_env(), capture_output=True,
+                          text=True).stdout.strip()
+
+
 def run_target(
     name: str, target: Target, scratch: Path, jobs: int, log, collect_only: bool = False,
     only: list[str] | None = None, timeout_multiplier: float = TIMEOUT_MULTIPLIER,
@@ -190,8 +204,7 @@ def run_target(
     """Mutate ``target`` in ``scratch/name`` and read the verdicts (``collect_only``: read an earlier run's;
     ``only``: run just these mutant names, e.g. an earlier run's survivors after new tests)."""
     work = scratch / name
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
-    env.pop("CI", None)  # a benchmark: optional extras may be missing here
+    env = _env()
     t0 = time.time()
     patterns = only if only is not None else target.patterns()
     exit_code = None
@@ -204,11 +217,7 @@ def run_target(
     elif not work.is_dir():
         raise FileNotFoundError(f"{work}: no earlier mutmut run of {name!r} to collect")
     verdicts = _results(work, env, patterns)
-    survivors = {}
-    for mutant, status in verdicts.items():
-        if status == "survived":
-            diff = subprocess.run(["mutmut", "show", mutant], cwd=work, env=env, capture_output=True, text=True)
-            survivors[mutant] = diff.stdout.strip()
+    survivors = {mutant: _diff(work, mutant) for mutant, status in verdicts.items() if status == "survived"}
     return {
         "target": name, "module": target.path, "tests": list(target.tests), "functions": list(target.functions),
         "exit_code": exit_code, "seconds": None if collect_only else round(time.time() - t0),
@@ -223,26 +232,31 @@ def _tally(verdicts: dict[str, str]) -> dict:
     return {"counts": counts, "survival_rate": counts.get("survived", 0) / tested if tested else None}
 
 
-def _rerun(name: str, args, statuses: tuple[str, ...] = ("survived", "no tests"),
-           timeout_multiplier: float = RERUN_TIMEOUT_MULTIPLIER) -> dict:
+def _merged(earlier: dict, new_verdicts: dict[str, str], new_survivors: dict[str, str], **records) -> dict:
+    """An earlier result with some verdicts replaced or added (the others stand: tests were only added) and
+    the survivors' diffs kept, re-tallied; ``records`` say what was run (``rerun``, ``added``, ...)."""
+    verdicts = {**earlier["verdicts"], **new_verdicts}
+    diffs = {**earlier["survivors"], **new_survivors}
+    survivors = {m: diffs.get(m, "") for m, v in verdicts.items() if v == "survived"}
+    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, **records}
+
+
+def _rerun(name: str, args) -> dict:
     """Run again, through mutmut, the survivors (and untested mutants) of an earlier run of ``name`` after tests
-    were added, with a longer limit (``timeout_multiplier``: a survivor must not "fail" by running slower), and
-    merge their new verdicts into the earlier result; the other verdicts stand."""
+    were added, with a longer limit (``RERUN_TIMEOUT_MULTIPLIER``: a survivor must not "fail" by running
+    slower), and merge their new verdicts into the earlier result."""
     earlier = json.loads((args.out / f"{name}.json").read_text())
-    only = sorted(m for m, v in earlier["verdicts"].items() if v in statuses)
+    only = sorted(m for m, v in earlier["verdicts"].items() if v in ("survived", "no tests"))
     if not only:
         return earlier
-    with open(args.out / f"{name}.{'_'.join(s.replace(' ', '_') for s in statuses)}.log", "w") as log:
+    with open(args.out / f"{name}.survivors.log", "w") as log:
         new = run_target(name, TARGETS[name], args.scratch, args.jobs, log, only=only,
-                         timeout_multiplier=timeout_multiplier)
-    verdicts = {**earlier["verdicts"], **new["verdicts"]}
-    survivors = {m: earlier["survivors"].get(m) or new["survivors"].get(m, "") for m in verdicts
-                 if verdicts[m] == "survived"}
+                         timeout_multiplier=RERUN_TIMEOUT_MULTIPLIER)
     before = {k: earlier[k] for k in ("counts", "survival_rate")}
-    record = {"mutants": len(only), "timeout_multiplier": timeout_multiplier, "seconds": new["seconds"],
-              "verdicts": {m: new["verdicts"].get(m) for m in only}, "before": before}
-    record["first_run"] = earlier.get("rerun", {}).get("first_run", before)  # kept over repeated re-runs
-    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "rerun": record}
+    record = {"mutants": len(only), "timeout_multiplier": RERUN_TIMEOUT_MULTIPLIER, "seconds": new["seconds"],
+              "verdicts": {m: new["verdicts"].get(m) for m in only}, "before": before,
+              "first_run": earlier.get("rerun", {}).get("first_run", before)}  # kept over repeated re-runs
+    return _merged(earlier, new["verdicts"], new["survivors"], rerun=record)
 
 
 def _add_functions(name: str, args, functions: list[str]) -> dict:
@@ -253,19 +267,14 @@ def _add_functions(name: str, args, functions: list[str]) -> dict:
     patterns = Target(target.path, target.tests, tuple(functions)).patterns()
     with open(args.out / f"{name}.added.log", "w") as log:
         new = run_target(name, target, args.scratch, args.jobs, log, only=patterns)
-    verdicts = {**earlier["verdicts"], **new["verdicts"]}
-    survivors = {m: d for m, d in {**earlier["survivors"], **new["survivors"]}.items() if verdicts[m] == "survived"}
     record = {"functions": functions, "seconds": new["seconds"], "counts": new["counts"]}
-    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors,
-            "added": [*earlier.get("added", []), record]}
+    return _merged(earlier, new["verdicts"], new["survivors"], added=[*earlier.get("added", []), record])
 
 
 def _check_one(work: Path, target: Target, mutant: str, limit: float) -> tuple[str, float]:
     """The target's tests against one mutant in a fresh pytest process (mutmut's trampoline reads
     ``MUTANT_UNDER_TEST``): ``killed`` (a test fails or errors), ``survived`` or ``timeout`` (over ``limit`` s)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg",
-           "MUTANT_UNDER_TEST": mutant}
-    env.pop("CI", None)
+    env = _env(MUTANT_UNDER_TEST=mutant)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *target.tests]
     t0 = time.time()
     try:
@@ -295,17 +304,12 @@ def _recheck_timeouts(name: str, args, sample: int | None = None) -> dict:
     with ThreadPoolExecutor(args.jobs) as pool:
         checked = dict(zip(only, pool.map(lambda m: _check_one(work, target, m, limit), only), strict=True))
     new = {m: v for m, (v, _) in checked.items()}
-    verdicts = {**earlier["verdicts"], **new}
-    survivors = dict(earlier["survivors"])
-    for m, v in new.items():
-        if v == "survived":
-            diff = subprocess.run(["mutmut", "show", m], cwd=work.parent, capture_output=True, text=True)
-            survivors[m] = diff.stdout.strip()
     record = {"mutants": len(only), "baseline_seconds": baseline, "limit_seconds": round(limit, 1),
               "seconds": round(time.time() - t0), "verdicts": new,
               "check_seconds": {m: t for m, (_, t) in checked.items()},
               "before": {k: earlier[k] for k in ("counts", "survival_rate")}}
-    return {**earlier, **_tally(verdicts), "verdicts": verdicts, "survivors": survivors, "timeout_check": record}
+    survivors = {m: _diff(work.parent, m) for m, v in new.items() if v == "survived"}
+    return _merged(earlier, new, survivors, timeout_check=record)
 
 
 def _report(results: list[dict]) -> str:

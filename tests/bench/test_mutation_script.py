@@ -91,3 +91,14 @@ def test_patterns_name_functions_and_methods_the_way_mutmut_does():
     target = mutation.Target("pyronas/optim/vadam.py", (), ("VAdam.step", "hessian_diagonal"))
     assert target.patterns() == ["pyronas.optim.vadam.xǁVAdamǁstep__mutmut_*",
                                  "pyronas.optim.vadam.x_hessian_diagonal__mutmut_*"]
+
+
+def test_merged_replaces_and_adds_verdicts_keeps_the_others_and_the_survivors_diffs():
+    earlier = {"target": "t", "verdicts": {"a": "survived", "b": "survived", "c": "killed"},
+               "survivors": {"a": "diff a", "b": "diff b"}, **mutation._tally({"a": "survived", "b": "survived",
+                                                                                "c": "killed"})}
+    merged = mutation._merged(earlier, {"a": "killed", "d": "survived"}, {"d": "diff d"}, rerun={"mutants": 1})
+    assert merged["verdicts"] == {"a": "killed", "b": "survived", "c": "killed", "d": "survived"}
+    assert merged["survivors"] == {"b": "diff b", "d": "diff d"}
+    assert merged["counts"] == {"killed": 2, "survived": 2} and merged["survival_rate"] == 0.5
+    assert merged["target"] == "t" and merged["rerun"] == {"mutants": 1}
