@@ -151,10 +151,16 @@ def test_guides_without_shared_draw_draw_twice():
 
 
 # --- DARTS' 2nd-order gradient (eq. 7-8) against autograd through the explicit unroll -------------
-def _unrolled_loss(net, w0, alpha, wb, ab, xi, momentum=0.0, wd=0.0, buf=None):
-    """L_val(w − ξ (∇_w L_train(w, α) + λ w + μ b), α), differentiable in α (create_graph=True)."""
+def _half_sq_norm(w: dict[str, torch.Tensor]) -> torch.Tensor:
+    return 0.5 * sum((t**2).sum() for t in w.values())
+
+
+def _unrolled_loss(net, w0, alpha, wb, ab, xi, momentum=0.0, wd=0.0, buf=None, l2=0.0):
+    """L_val(w', α) + l2·½‖w'‖², w' = w − ξ (∇_w [L_train(w, α) + l2·½‖w‖²] + λ w + μ b), differentiable in α
+    (create_graph=True); ``l2`` is an extra term of the weights in both losses, λ the optimizer's decay."""
     w = {n: t.clone().requires_grad_() for n, t in w0.items()}
-    g = torch.autograd.grad(_ce(net, w, alpha, wb), list(w.values()), create_graph=True, allow_unused=True)
+    train = _ce(net, w, alpha, wb) + (l2 * _half_sq_norm(w) if l2 else 0.0)
+    g = torch.autograd.grad(train, list(w.values()), create_graph=True, allow_unused=True)
     w1 = {}
     for (n, t), gi in zip(w.items(), g, strict=True):
         if gi is None:
@@ -162,7 +168,7 @@ def _unrolled_loss(net, w0, alpha, wb, ab, xi, momentum=0.0, wd=0.0, buf=None):
             continue
         step = gi + wd * t + (momentum * buf[n] if buf is not None and buf.get(n) is not None else 0.0)
         w1[n] = t - xi * step
-    return _ce(net, w1, alpha, ab)
+    return _ce(net, w1, alpha, ab) + (l2 * _half_sq_norm(w1) if l2 else 0.0)
 
 
 @pytest.mark.parametrize("momentum,wd,warm", [(0.0, 0.0, False), (0.9, 3e-2, True), (0.9, 0.0, False)])
@@ -230,7 +236,7 @@ def test_architecture_gradient_sees_the_schedules_at_this_progress(order):
 @register_term("test_weight_l2")
 def _weight_l2(ctx) -> torch.Tensor:
     """½‖w‖² over the supernet's weights: a scheduled term of the *weights* (test only)."""
-    return 0.5 * sum((p**2).sum() for p in ctx.model.supernet.parameters())
+    return _half_sq_norm(dict(ctx.model.supernet.named_parameters()))
 
 
 def test_second_order_gradient_unrolls_the_scheduled_weight_terms_at_this_progress():
@@ -244,17 +250,9 @@ def test_second_order_gradient_unrolls_the_scheduled_weight_terms_at_this_progre
     svi.objective = Objective(pyro.infer.Trace_ELBO(), [TermSpec("test_weight_l2", Schedule(2.0, 0.0, 1.0))])
     wb, ab = _batches()
     w0, alpha0 = _weights(net), guide.alpha["cell"].detach().clone()
-
-    def unrolled(alpha: torch.Tensor, lam: float) -> torch.Tensor:
-        w = {n: t.clone().requires_grad_() for n, t in w0.items()}
-        train = _ce(net, w, alpha, wb) + lam * 0.5 * sum((t**2).sum() for t in w.values())
-        g = torch.autograd.grad(train, list(w.values()), create_graph=True)
-        w1 = {n: t - xi * gi for (n, t), gi in zip(w.items(), g, strict=True)}
-        return _ce(net, w1, alpha, ab) + lam * 0.5 * sum((t**2).sum() for t in w1.values())
-
     a = alpha0.clone().requires_grad_()
-    (ref,) = torch.autograd.grad(unrolled(a, lam), [a])
-    (without,) = torch.autograd.grad(unrolled(a, 0.0), [a])
+    (ref,) = torch.autograd.grad(_unrolled_loss(net, w0, a, wb, ab, xi, l2=lam), [a])
+    (without,) = torch.autograd.grad(_unrolled_loss(net, w0, a, wb, ab, xi), [a])
     assert (ref - without).abs().max() > 100 * (1e-3 * ref.abs().max() + 1e-7)
 
     _, (got,), _ = svi.arch_gradients(ab, wb, progress=0.5)
