@@ -2,10 +2,12 @@
 retrained with one fixed, quick protocol, so that a found cell's Fashion-MNIST test accuracy can be put
 in context as a percentile among them.
 
-The protocol is a ``TrainConfig`` (``configs/train_reference_fmnist.yaml``): a fixed training subset
-(the first ``data.portion`` of a permutation seeded by ``cfg.seed``), a fixed ``TEST_SUBSET``-image subset
-of the held-out test set, and training seeds ``SEEDS``. The reference file stores the protocol and its
-hash; evaluating a cell against a reference refuses a different protocol.
+The protocol is a ``TrainConfig`` (``configs/train_reference_fmnist.yaml`` for v1,
+``configs/train_reference_fmnist_v2.yaml`` for v2): a fixed training subset (the first ``data.portion`` of a
+permutation seeded by ``cfg.seed``), the test images (v1: a fixed ``TEST_SUBSET``-image subset of the held-out
+test set; v2: all 10,000, ``test_subset=None``), and training seeds (v1: ``SEEDS``; v2: ``SEEDS_V2``). The
+reference file stores the protocol, its test subset and its hash; evaluating a cell against a reference refuses
+a different protocol.
 """
 
 from __future__ import annotations
@@ -30,15 +32,20 @@ VERSION = 1
 DATA_DIR = Path(__file__).parent / "data"
 REFERENCE_FILE = DATA_DIR / f"fmnist_reference_v{VERSION}.json"
 DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "configs" / "train_reference_fmnist.yaml"
+# v2 (issue #26): the protocol chosen by scripts/bench/reference_pilot.py, the full test set, three seeds
+SEEDS_V2 = (0, 1, 2)
+REFERENCE_FILE_V2 = DATA_DIR / "fmnist_reference_v2.json"
+PROTOCOL_V2 = DEFAULT_PROTOCOL.with_name("train_reference_fmnist_v2.yaml")
 
-_DATA_CACHE: dict[str, tuple[tuple[torch.Tensor, ...], int]] = {}
+_DATA_CACHE: dict[tuple[str, int | None], tuple[tuple[torch.Tensor, ...], int]] = {}
 
 
 PROTOCOL_SECTIONS = ("seed", "data", "network", "train", "bayesian")
 
 
-def protocol_hash(cfg: TrainConfig) -> str:
-    """SHA-256 (first 16 hex digits) of the protocol's canonical JSON (sorted keys), plus the test subset size.
+def protocol_hash(cfg: TrainConfig, test_subset: int | None = TEST_SUBSET) -> str:
+    """SHA-256 (first 16 hex digits) of the protocol's canonical JSON (sorted keys), plus the test subset size
+    (``None``: the whole test set).
 
     Only ``PROTOCOL_SECTIONS`` count (a new config key elsewhere must not invalidate the reference set);
     ``train.progress`` (a display switch) and ``data.root`` / ``data.download`` (where the files are) are
@@ -49,7 +56,7 @@ def protocol_hash(cfg: TrainConfig) -> str:
     d["train"].pop("progress", None)
     for location in ("root", "download"):
         d["data"].pop(location, None)
-    d["test_subset"] = [TEST_SUBSET, TEST_SUBSET_SEED]
+    d["test_subset"] = [TEST_SUBSET, TEST_SUBSET_SEED] if test_subset == TEST_SUBSET else [test_subset]
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -65,23 +72,29 @@ def protocol_from_dict(d: dict) -> TrainConfig:
     return from_dict(TrainConfig, d).validate()
 
 
-def reference_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], int]:
-    """Training subset and the fixed ``TEST_SUBSET`` test images of the protocol (cached per process)."""
-    key = protocol_hash(cfg)
+def test_subset_index(n_test: int, size: int | None = TEST_SUBSET) -> torch.Tensor:
+    """Sorted indices of the fixed test subset: the first ``size`` of a permutation seeded ``TEST_SUBSET_SEED``
+    (all ``n_test`` images when ``size`` is None or not smaller)."""
+    if size is None or n_test <= size:
+        return torch.arange(n_test)
+    return torch.randperm(n_test, generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))[:size].sort().values
+
+
+def reference_data(cfg: TrainConfig, test_subset: int | None = TEST_SUBSET) -> tuple[tuple[torch.Tensor, ...], int]:
+    """Training subset and the protocol's test images (``test_subset`` of them; None: all), cached per process."""
+    key = (protocol_hash(cfg, test_subset), test_subset)
     if key not in _DATA_CACHE:
         (x_tr, y_tr, x_te, y_te), num_classes = load_train_data(cfg)
-        if len(x_te) > TEST_SUBSET:
-            idx = torch.randperm(len(x_te), generator=torch.Generator().manual_seed(TEST_SUBSET_SEED))[:TEST_SUBSET]
-            x_te, y_te = x_te[idx.sort().values], y_te[idx.sort().values]
-        _DATA_CACHE[key] = ((x_tr, y_tr, x_te, y_te), num_classes)
+        idx = test_subset_index(len(x_te), test_subset)
+        _DATA_CACHE[key] = ((x_tr, y_tr, x_te[idx], y_te[idx]), num_classes)
     return _DATA_CACHE[key]
 
 
-def train_cell(genotype: Genotype | str, seed: int, cfg: TrainConfig) -> dict:
-    """Retrain ``genotype`` with the protocol and training seed ``seed``: test accuracy (on the fixed
-    test subset), parameters and wall time."""
+def train_cell(genotype: Genotype | str, seed: int, cfg: TrainConfig, test_subset: int | None = TEST_SUBSET) -> dict:
+    """Retrain ``genotype`` with the protocol and training seed ``seed``: test accuracy (on the protocol's
+    test images), parameters and wall time; ``trainer`` is the trained ``Trainer`` (its ``net``)."""
     g = Genotype.from_nb201_string(genotype) if isinstance(genotype, str) else genotype
-    tensors, num_classes = reference_data(cfg)
+    tensors, num_classes = reference_data(cfg, test_subset)
     train_cfg = dataclasses.replace(cfg.train, progress=False)
     start = time.perf_counter()
     trainer = Trainer(
@@ -90,7 +103,7 @@ def train_cell(genotype: Genotype | str, seed: int, cfg: TrainConfig) -> dict:
     )
     result = trainer.run()
     return {"seed": seed, "test_acc": result.test_acc, "params_M": result.params_M,
-            "wall_s": time.perf_counter() - start}
+            "wall_s": time.perf_counter() - start, "trainer": trainer}
 
 
 def reference_cells(n_random: int, seed: int = 0) -> list[tuple[str, str]]:
@@ -144,9 +157,10 @@ def evaluate_against_reference(genotype: Genotype | str, reference: dict | str |
     percentile among the reference cells' seed means."""
     ref = reference if isinstance(reference, dict) else load_reference(reference)
     cfg = protocol_from_dict(ref["protocol"])
-    if protocol_hash(cfg) != ref["protocol_hash"]:
+    test_subset = ref.get("test_subset", TEST_SUBSET)
+    if protocol_hash(cfg, test_subset) != ref["protocol_hash"]:
         raise ValueError("the reference file's protocol does not match its hash")
-    runs = [train_cell(genotype, s, cfg) for s in ref["seeds"]]
+    runs = [train_cell(genotype, s, cfg, test_subset) for s in ref["seeds"]]
     accs = [r["test_acc"] for r in runs]
     mean = sum(accs) / len(accs)
     return {
