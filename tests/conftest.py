@@ -34,6 +34,9 @@ _MODULES = {  # name: (import name, pyproject extra)
     "onnxruntime": ("onnxruntime", "export"),
     "onnxscript": ("onnxscript", "export"),
     "ray": ("ray", "ray"),
+    "sphinx": ("sphinx", "docs"),
+    "myst_parser": ("myst_parser", "docs"),
+    "interrogate": ("interrogate", "docs"),
 }
 REQUIREMENTS = {
     "fashion_mnist": (
