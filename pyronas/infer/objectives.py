@@ -1,6 +1,6 @@
 """The search objective: Pyro's ELBO per datum plus named extra terms with schedules.
 
-    loss = -ELBO(x, y) / N  +  Σ_t  λ_t(epoch) · term_t
+    loss = -ELBO(x, y) / N  +  Σ_t  λ_t(epoch) · term_t  [/ N for a ``dataset_level`` term]
 
 The ELBO comes from ``elbo.differentiable_loss(model, guide, ...)``; dividing by the split
 size N gives the per-datum loss the papers optimise (mean cross-entropy + KL / N), so DARTS
@@ -111,6 +111,13 @@ def register_term(name: str) -> Callable[[Term], Term]:
     return TERMS.register(name)
 
 
+def dataset_level(fn: Term) -> Term:
+    """Mark a term as a term of the paper's dataset-level objective (like the KLs of the ELBO): the
+    per-datum loss adds ``λ · term / N``, the same 1/N that ``-ELBO / N`` carries (``Objective.loss``)."""
+    fn.dataset_level = True  # type: ignore[attr-defined]
+    return fn
+
+
 def _entropy(p: torch.Tensor) -> torch.Tensor:
     """H(p) = −Σ_o p_o log p_o over the last axis (0 log 0 = 0)."""
     return -(p * p.clamp_min(1e-12).log()).sum(-1)
@@ -134,8 +141,13 @@ def jackknife_entropy_of_mean(z: torch.Tensor) -> torch.Tensor:
 
 
 @register_term("entropy")
+@dataset_level
 def entropy_of_expected_weights(ctx: TermContext, num_samples: int = 64) -> torch.Tensor:
     """Σ_kinds Σ_edges H(E_q[z_edge]), z = to_weights(α) = softmax α (VINNAS eq. 8, third term, γ3).
+
+    Eq. 8 (appendix eq. 16) is a dataset-level objective: −E_q[log p(y | x, α, w)] summed over the data
+    + γ1 KL_w + γ2 KL_α + γ3 Σ H. The per-datum loss divides all of it by N, so the term is
+    ``dataset_level`` and enters as γ3 · Σ H / N (added without the 1/N, γ3 acted N times stronger).
 
     The expectation is under the guide's q(α), not over the one α the ELBO drew for this batch: the
     entropy of one sample, H(softmax α₁), has expectation E_q[H(z)] ≤ H(E_q[z]) which *falls* as σ_α
@@ -218,5 +230,6 @@ class Objective:
             for t in self.terms:
                 lam = t.schedule(progress)
                 if lam != 0:
-                    loss = loss + lam * t(ctx)
+                    per_datum = n_data if getattr(t.fn, "dataset_level", False) else 1
+                    loss = loss + lam * t(ctx) / per_datum
         return loss, rec
