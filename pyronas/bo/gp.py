@@ -6,9 +6,17 @@ Gaussian observation noise ``nu`` -- ``D + 3`` hyperparameters. Kernels: ARD squ
 
     K_SE(x, x') = theta_0 exp(-r^2 / 2),          r^2 = sum_d (x_d - x'_d)^2 / theta_d^2,
 
-and ARD Matern-5/2 (the default)
+ARD Matern-5/2 (the default)
 
-    K_M52(x, x') = theta_0 (1 + sqrt(5 r^2) + 5 r^2 / 3) exp(-sqrt(5 r^2)).
+    K_M52(x, x') = theta_0 (1 + sqrt(5 r^2) + 5 r^2 / 3) exp(-sqrt(5 r^2)),
+
+and, for one-hot cells (``E`` edges, one op each), the exponentiated Hamming (overlap) kernel with one length
+scale per edge (``hamming``; the categorical kernel of CoCaBO, Ru et al. 2020, with ARD over the edges)
+
+    K_H(x, x') = theta_0 exp(-sum_e [x_e != x'_e] / theta_e^2),
+
+which is the SE kernel of the one-hot vectors with the length scales of an edge's ops tied: ``E`` length
+scales instead of ``E x ops``.
 
 Observations are standardised and the hyperparameters get weakly-informative priors (log-normal
 length scales, amplitude and noise; normal mean), so that automatic relevance determination can
@@ -46,6 +54,33 @@ KERNELS: Registry[type[gp.kernels.Isotropy]] = Registry(
 )
 KERNELS.register("matern52", gp.kernels.Matern52)
 KERNELS.register("se", gp.kernels.RBF)
+
+
+@KERNELS.register("hamming")
+class Hamming(gp.kernels.Isotropy):
+    """``K_H(x, x') = theta_0 exp(-sum_e [x_e != x'_e] / theta_e^2)`` on one-hot encodings of ``E`` edges
+    (``E = lengthscale.numel()``, ``input_dim / E`` ops per edge); one matrix product:
+    ``sum_e [x_e != x'_e] / theta_e^2 = sum_e 1 / theta_e^2 - x^T diag(w) x'`` with ``w`` = ``1 / theta_e^2``
+    repeated over edge ``e``'s ops."""
+
+    def forward(self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False) -> torch.Tensor:
+        if diag:
+            return self._diag(X)
+        Z = X if Z is None else Z
+        inv = self.lengthscale.reshape(-1).pow(-2)
+        if X.shape[1] % inv.numel():
+            raise ValueError(f"hamming kernel: {X.shape[1]} inputs are not {inv.numel()} one-hot edges")
+        w = inv.repeat_interleave(X.shape[1] // inv.numel())
+        mismatch = (inv.sum() - (X * w) @ Z.T).clamp_min(0.0)
+        return self.variance * torch.exp(-mismatch)
+
+
+def lengthscale_dim(kernel: str, X: torch.Tensor) -> int:
+    """Number of length scales of ``kernel`` on inputs ``X``: one per input, or (``hamming``) one per
+    one-hot edge (the number of ones in a row)."""
+    if kernel == "hamming":
+        return int(round(float(X[0].sum()))) if X.shape[0] else 1
+    return X.shape[1]
 
 
 @dataclass
@@ -147,9 +182,9 @@ def make_gpr_with_priors(
     In ``model`` mode the sites are drawn from the priors (what NUTS sees); in ``guide`` mode they
     are Delta (MAP) point estimates initialised at ``init``.
     """
-    init = init or default_hypers(X.shape[1], priors)
+    init = init or default_hypers(lengthscale_dim(kernel, X), priors)
     gpr = make_gpr(X, y, init, kernel, jitter)
-    d = priors.distributions(X.shape[1])
+    d = priors.distributions(lengthscale_dim(kernel, X))
     gpr.kernel.lengthscale = PyroSample(d["lengthscale"])
     gpr.kernel.variance = PyroSample(d["variance"])
     gpr.noise = PyroSample(d["noise"])
@@ -221,7 +256,7 @@ def fit_nuts(
 ) -> list[GPHypers]:
     """Posterior samples of the hyperparameters with Pyro's NUTS (Snoek et al.'s integrated treatment)."""
     priors = priors or GPPriors()
-    init = init or default_hypers(X.shape[1], priors)
+    init = init or default_hypers(lengthscale_dim(kernel, X), priors)
     gpr = make_gpr_with_priors(X, y, priors, kernel, init)
     values = {"lengthscale": init.lengthscale, "variance": init.variance, "noise": init.noise.clamp_min(1e-6),
               "m": init.mean}

@@ -24,7 +24,7 @@ import torch
 from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
-# Method names: random, re, bo-<ei|ucb|pi>[-full|-nuts]. GP-BO settings of the runs: MAP hypers warm-started
+# Method names: random, re, bo-<ei|ucb|pi>[-full][-nuts][-hamming]. GP-BO settings of the runs: MAP hypers warm-started
 # from the previous fit, re-optimised every 10th proposal with 50 L-BFGS iterations (the GP is conditioned on all
 # data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
@@ -41,12 +41,17 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
     elif method == "re":
         trace = bb.regularized_evolution(table, budget, rng, population_size=20, sample_size=5)
     elif method.startswith("bo-"):
-        acq, _, variant = method[3:].partition("-")
+        acq, *variants = method[3:].split("-")
         settings = dict(BO_SETTINGS, acquisition=acq)
-        if variant == "nuts":  # NUTS hyperparameter samples, integrated acquisition
-            settings.update(hypers="nuts")
-        elif variant == "full":  # BOConfig's default MAP fitting: 100 L-BFGS steps from 2 starts at every proposal
+        if "full" in variants:  # BOConfig's default MAP fitting: 100 L-BFGS steps from 2 starts at every proposal
             settings = dict(n_init=BO_SETTINGS["n_init"], acquisition=acq)
+        if "nuts" in variants:  # NUTS hyperparameter samples, integrated acquisition
+            settings.update(hypers="nuts")
+        if "hamming" in variants:  # exponentiated Hamming kernel, one length scale per edge (pyronas.bo.gp)
+            settings.update(kernel="hamming")
+        unknown = set(variants) - {"full", "nuts", "hamming"}
+        if unknown:
+            raise SystemExit(f"unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; known: full, nuts, hamming")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

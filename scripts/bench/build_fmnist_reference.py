@@ -1,9 +1,14 @@
-"""Build the Fashion-MNIST reference set (pyronas/bench/data/fmnist_reference_v1.json): the five single-op
-NAS-Bench-201 cells and N uniformly random cells, each retrained with configs/train_reference_fmnist.yaml for
-training seeds 0 and 1. Resumable: the file is rewritten atomically after every cell and cells already
-present are skipped, so it can be run in chunks (``--max-cells``) or restarted after an interruption.
+"""Build the Fashion-MNIST reference set: the five single-op NAS-Bench-201 cells and N uniformly random cells.
+
+v1 (pyronas/bench/data/fmnist_reference_v1.json): configs/train_reference_fmnist.yaml, training seeds 0 and 1,
+a 2,000-image test subset. v2 (``--version 2``, fmnist_reference_v2.json): configs/train_reference_fmnist_v2.yaml
+(chosen by scripts/bench/reference_pilot.py), training seeds 0, 1, 2, the full 10,000-image test set. Both draw
+the random cells with ``--cell-seed 0``, so v2's first 100 random cells are v1's. Resumable: the file is
+rewritten atomically after every cell (with ``cells_planned`` and a ``partial`` note until all are there) and
+cells already present are skipped, so it can be run in chunks (``--max-cells``) or restarted after an interruption.
 
     OMP_NUM_THREADS=1 python scripts/bench/build_fmnist_reference.py --n-random 100
+    OMP_NUM_THREADS=1 nice -n 19 python scripts/bench/build_fmnist_reference.py --version 2 --n-random 200
 """
 
 from __future__ import annotations
@@ -23,9 +28,10 @@ from pyronas.io import atomic_write_json
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--version", type=int, choices=(1, 2), default=1, help="reference protocol version")
     p.add_argument("--n-random", type=int, default=100)
     p.add_argument("--cell-seed", type=int, default=0, help="seed of the random cell draw")
-    p.add_argument("--out", default=str(ref.REFERENCE_FILE))
+    p.add_argument("--out", default=None, help="default: the packaged file of --version")
     p.add_argument("--protocol", default=None, help="protocol YAML (default configs/train_reference_fmnist.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="protocol override key=value")
     p.add_argument("--max-cells", type=int, default=None, help="stop after this many new cells (a chunk)")
@@ -38,22 +44,25 @@ def main(argv: list[str] | None = None) -> None:
     shard_k, shard_n = (int(v) for v in args.shard.split("/")) if args.shard else (0, 1)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    cfg = ref.load_protocol(args.protocol, args.overrides)
-    h = ref.protocol_hash(cfg)
-    out = Path(args.out)
+    v2 = args.version == 2
+    cfg = ref.load_protocol(args.protocol or (ref.PROTOCOL_V2 if v2 else None), args.overrides)
+    test_subset = None if v2 else ref.TEST_SUBSET
+    h = ref.protocol_hash(cfg, test_subset)
+    out = Path(args.out or (ref.REFERENCE_FILE_V2 if v2 else ref.REFERENCE_FILE))
     if out.is_file():
         data = ref.load_reference(out)
         if data["protocol_hash"] != h:
             raise SystemExit(f"{out} was built with protocol {data['protocol_hash']}, not {h}: use another --out")
     else:
+        test_images = "the full 10,000-image test set" if v2 else "fixed 2,000-image test subset"
         data = {
-            "version": ref.VERSION,
-            "description": "Fashion-MNIST test accuracy (fixed 2,000-image test subset) of NAS-Bench-201 cells "
+            "version": args.version,
+            "description": f"Fashion-MNIST test accuracy ({test_images}) of NAS-Bench-201 cells "
             "retrained with the protocol below, per training seed",
             "protocol": {k: v for k, v in cfg.to_dict().items()},
             "protocol_hash": h,
-            "test_subset": ref.TEST_SUBSET,
-            "seeds": list(ref.SEEDS),
+            "test_subset": test_subset,
+            "seeds": list(ref.SEEDS_V2 if v2 else ref.SEEDS),
             "cell_seed": args.cell_seed,
             "torch": torch.__version__,
             "platform": platform.platform(),
@@ -61,25 +70,37 @@ def main(argv: list[str] | None = None) -> None:
         }
     done = {(c["index"]) for c in data["cells"]}
     new = 0
-    for index, (kind, string) in enumerate(ref.reference_cells(args.n_random, args.cell_seed)):
+    planned = ref.reference_cells(args.n_random, args.cell_seed)
+    data["cells_planned"] = len(planned)
+    for index, (kind, string) in enumerate(planned):
         if index in done or index % shard_n != shard_k:
             continue
         if args.max_cells is not None and new >= args.max_cells:
             break
         start = time.perf_counter()
-        runs = [ref.train_cell(string, s, cfg) for s in data["seeds"]]
+        runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"]]
         data["cells"].append({
             "index": index, "kind": kind, "string": string,
             "test_acc": [r["test_acc"] for r in runs], "params_M": runs[0]["params_M"],
             "wall_s": time.perf_counter() - start,
         })
         data["updated"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        _mark_partial(data)
         atomic_write_json(out, data)
         new += 1
         logging.info("cell %d %s %s: %s (%.1f s)", index, kind, string, data["cells"][-1]["test_acc"],
                      data["cells"][-1]["wall_s"])
     total = sum(c["wall_s"] for c in data["cells"])
     logging.info("%d cells in %s, %.0f s of training in all", len(data["cells"]), out, total)
+
+
+def _mark_partial(data: dict) -> None:
+    """``partial: N of M cells`` while cells are missing (no such key once complete); the training hours so far."""
+    n, m = len(data["cells"]), data.get("cells_planned", len(data["cells"]))
+    data.pop("partial", None)
+    if n < m:
+        data["partial"] = f"partial: {n} of {m} cells"
+    data["training_hours"] = round(sum(c["wall_s"] for c in data["cells"]) / 3600, 3)
 
 
 def merge(paths: list[str], out: Path) -> None:
@@ -92,6 +113,7 @@ def merge(paths: list[str], out: Path) -> None:
     cells = {c["index"]: c for d in parts for c in d["cells"]}
     data["cells"] = [cells[i] for i in sorted(cells)]
     data["updated"] = max(d.get("updated", "") for d in parts)
+    _mark_partial(data)
     atomic_write_json(out, data)
     logging.info("merged %d files: %d cells in %s", len(files), len(cells), out)
 
