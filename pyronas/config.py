@@ -27,11 +27,21 @@ from pyronas.schema import load_into
 
 @dataclass
 class SupernetConfig:
+    #: Initial channel count of the supernet (NAS-Bench-201 and the DARTS papers search with 16).
     C: int = 16
+    #: Cells per stage on NAS-Bench-201 (3 stages joined by residual blocks), or the total number of cells in the
+    #: DARTS-like spaces (reductions at 1/3 and 2/3 of the depth).
     layers: int = 5
+    #: Macro layout string overriding the space's own: one letter per cell, N normal, R reduction, B the fixed residual
+    #: reduction block of NAS-Bench-201; null: derived from the space and `layers`.
     layout: str | None = None
+    #: PC-DARTS' K: only C/K channels of a state go through the candidate ops, the rest bypass them (C must be
+    #: divisible by K); 1 turns it off.
     partial_channels: int = 1
+    #: BatchNorm layers of the supernet keep running statistics (false, the DARTS/DrNAS search setting: batch
+    #: statistics also at evaluation).
     track_running_stats: bool = False
+    #: Under torchrun, convert BatchNorm to SyncBatchNorm so its statistics cover every rank's batch (CUDA only).
     sync_batchnorm: bool = False  # torchrun runs: BatchNorm statistics over all ranks' batches (CUDA only)
 
 
@@ -40,12 +50,21 @@ class RuntimeConfig:
     """How steps run (``pyronas.runtime.Runtime.from_config``); ``"auto"``: off on CPU, the
     sensible choice on CUDA (bf16 autocast, channels-last, cuDNN autotuning; no compilation)."""
 
+    #: Mixed precision of the forward passes: bf16 or fp16 autocast (fp16 keeps one loss scaler per level of the
+    #: bilevel loop), off, or auto (bf16 on CUDA, off on CPU).
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    #: Memory format of images and convolution weights; auto: on with CUDA, off on CPU.
     channels_last: bool | Literal["auto"] = "auto"
+    #: Wrap the supernet in torch.compile; auto keeps it off (progressive pruning recompiles after every stage).
     compile: bool | Literal["auto"] = "auto"
+    #: torch.compile backend used when `compile` is on.
     compile_backend: str = "inductor"
+    #: cuDNN autotuning of convolution algorithms; auto: on with CUDA.
     cudnn_benchmark: bool | Literal["auto"] = "auto"
+    #: torch.use_deterministic_algorithms and deterministic cuDNN (slower; bit-reproducible GPU runs).
     deterministic: bool = False
+    #: Recompute each search cell's activations in the backward pass instead of storing them: less memory, about one
+    #: more forward pass.
     checkpoint_cells: bool = False
 
 
@@ -54,14 +73,27 @@ class DataConfig:
     name: Literal["fashion_mnist", "mnist", "cifar10", "cifar100", "digits"] = "fashion_mnist"
     root: str | None = None
     download: bool = False
+    #: Dataset, read from local files (pyronas.data.datasets): Fashion-MNIST and MNIST from Debian's packages,
+    #: CIFAR-10/100 from `root`, scikit-learn's 8x8 digits.
     portion: float = 1.0
+    #: Folder holding the dataset files (CIFAR: the folder of cifar-10-batches-py); null: the default location of
+    #: pyronas.data.datasets.default_root.
     split: float = 0.5
+    #: Let torchvision download CIFAR into `root` when it is missing (needs network access).
     batch_size: int = 64
+    #: Fraction of the training images used; the search cuts it into the weight and architecture splits.
     eval_batch_size: int = 256
+    #: Fraction of the used images that trains the weights; the rest is the architecture split (DARTS: 0.5).
     image_size: int | None = None
+    #: Batch size of both splits in a search step (each step reads one batch of each), and of retraining.
     augment: bool = False
+    #: Batch size when evaluating on the architecture split (search) or the test set (retraining).
 
+    #: Resize images (bilinear) to this square size, e.g. 16 to make CPU searches cheaper; null keeps the dataset's
+    #: size.
 
+    #: Standard CIFAR augmentation of the search batches (zero-pad 4 and random crop, horizontal flip); retraining sets
+    #: its own in `train`.
 @dataclass
 class GroupConfig:
     """One group's piece of a prior or guide: ``{name: <file in models/ or guides/>, params: {...}}``."""
@@ -69,7 +101,11 @@ class GroupConfig:
     name: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
+    #: File in models/ (a prior) or guides/ (a guide) for this group of sites, or `none` for the weights group (point
+    #: estimates).
 
+    #: Keyword arguments of that prior's or guide's constructor, checked against its signature when the search builds
+    #: it.
 @dataclass
 class ModelConfig:
     """The prior: shorthand ``{name, params}`` (one file, both groups as that file defines them; default
@@ -79,10 +115,17 @@ class ModelConfig:
     name: str | None = None
     label_smoothing: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
+    #: Shorthand: one prior file of models/ for both groups as that file defines them (flat, dirichlet, log_uniform,
+    #: gaussian, ...); null with no `alpha`/`weights`: flat.
     alpha: GroupConfig | None = None
+    #: ε of a label-smoothed categorical likelihood (0: the plain categorical, i.e. cross-entropy).
     weights: GroupConfig | None = None
+    #: Keyword arguments of the shorthand prior (only with `name`).
 
+    #: Per-group form: the prior on the architecture sites α (default flat).
 
+    #: Per-group form: the prior on the network weights w (default none: point estimates). A Bayesian weight prior
+    #: under a Bayesian α usually needs a KL ramp (`objective.kl_scales`).
 @dataclass
 class GuideConfig:
     """The guide: shorthand ``{name, params}`` (default ``delta``) or per group ``{alpha: {name, params},
@@ -91,9 +134,15 @@ class GuideConfig:
     name: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     alpha: GroupConfig | None = None
+    #: Shorthand: one guide file of guides/ for both groups (delta, dirichlet, mean_field, balenas, vim, auto, ...);
+    #: null with no `alpha`/`weights`: delta.
     weights: GroupConfig | None = None
+    #: Keyword arguments of the shorthand guide (only with `name`).
 
+    #: Per-group form: the variational family of α (default delta); its support must match the α prior's (real or
+    #: simplex).
 
+    #: Per-group form: the variational family of w (default none: point estimates).
 @dataclass
 class ScheduleConfig:
     """A weight that is 0 before ``start_epoch`` and grows linearly to ``weight`` at ``end_epoch``."""
@@ -101,35 +150,56 @@ class ScheduleConfig:
     weight: float = 1.0
     start_epoch: float = 0.0
     end_epoch: float | None = None
+    #: Final weight γ of the term or KL (0 masks it).
 
+    #: Fractional epoch before which the weight is 0.
 
+    #: Fractional epoch at which the linear ramp reaches `weight`; null: the weight is `weight` from `start_epoch` on.
 @dataclass
 class TermConfig(ScheduleConfig):
     name: str = ""
     params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the term (e.g. num_samples)
 
+    #: Registered objective term added to the per-datum negative ELBO (pyronas.infer.objectives: l2_anchor, entropy,
+    #: ... or a plug-in's @register_term).
 
+    #: Keyword arguments of the term function (e.g. num_samples).
 @dataclass
 class ObjectiveConfig:
     elbo: Literal["trace", "meanfield"] = "trace"
     num_particles: int = 1
     terms: list[TermConfig] = field(default_factory=list)
+    #: trace: Pyro's Trace_ELBO (Monte Carlo KL); meanfield: TraceMeanField_ELBO, which uses the registered analytic
+    #: KLs (e.g. Molchanov's for log-uniform weights).
     kl_scales: dict[str, ScheduleConfig] = field(default_factory=dict)
+    #: Monte Carlo samples of the ELBO per step.
 
+    #: Extra scheduled terms of the loss, each {name, weight, start_epoch, end_epoch, params}.
 
+    #: Scale of the KL of the sites whose name starts with a prefix ("alpha/", "w/"), as a schedule {weight,
+    #: start_epoch, end_epoch}: a KL ramp, or weight 0 to mask a group's KL.
 @dataclass
 class OptimConfig:
     name: str = "sgd"
     lr: float = 0.025
     lr_min: float = 0.0
+    #: Registered optimizer (pyronas.optim.factory.OPTIMIZERS: sgd, adam, vadam, ...).
     schedule: Literal["cosine", "constant"] = "constant"
+    #: Learning rate (the start of the cosine schedule).
     momentum: float = 0.0
+    #: Final learning rate of the cosine schedule (DARTS' eta_min).
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    #: constant, or cosine annealing from `lr` to `lr_min` over the search epochs (set at the start of each epoch).
     weight_decay: float = 0.0
+    #: SGD momentum.
     grad_clip: float | None = None
+    #: Adam's (β1, β2).
     params: dict[str, Any] = field(default_factory=dict)
+    #: L2 weight decay of the optimizer.
 
+    #: Clip the gradient norm of this level to this bound; null: no clipping.
 
+    #: Further keyword arguments of the optimizer (e.g. nesterov, or VAdam's prior precision and sample count).
 def _weights_optim() -> OptimConfig:
     return OptimConfig("sgd", 0.025, 0.001, "cosine", 0.9, [0.9, 0.999], 3e-4, 5.0)
 
@@ -143,13 +213,20 @@ class OptimsConfig:
     weights: OptimConfig = field(default_factory=_weights_optim)
     arch: OptimConfig = field(default_factory=_arch_optim)
 
+    #: Optimizer of the network weights (defaults: DARTS' SGD, lr 0.025 cosine to 0.001, momentum 0.9, weight decay
+    #: 3e-4, clip 5).
 
+    #: Optimizer of the guide's architecture parameters (defaults: DARTS' Adam, lr 3e-4, betas (0.5, 0.999), weight
+    #: decay 1e-3).
 @dataclass
 class CallbackConfig:
     name: str = ""
     params: dict[str, Any] = field(default_factory=dict)
 
+    #: Registered callback (pyronas.callbacks: progressive, exploration, onehot, hessian, benchmark, tensorboard,
+    #: vinnas_select, ... or a plug-in's).
 
+    #: Keyword arguments of the callback's constructor.
 @dataclass
 class SearchConfig:
     """The bilevel loop (``pyronas.infer.runner``/``engine``).
@@ -164,28 +241,49 @@ class SearchConfig:
     epochs: int = 50
     warmup_epochs: int = 0
     order: Literal[1, 2] = 1
+    #: Search epochs; an epoch is `steps_per_epoch` bilevel steps followed by an evaluation on the architecture split.
     arch_first: bool = False
+    #: First epochs in which only the weights are trained (the architecture step is skipped).
     steps_per_epoch: int | None = None
+    #: 1: first-order architecture gradient; 2: DARTS' unrolled gradient (eq. 7-8), which needs optim.weights.name:
+    #: sgd.
     eval_batches: int | None = None
+    #: The architecture step of an iteration comes before the weight step (DARTS Alg. 1, DrNAS, BaLeNAS) instead of
+    #: after it (VINNAS, VIM-NAS).
     keep: Literal["last", "best"] = "last"
+    #: Bilevel steps per epoch, each on one batch of each split; null: one pass over the smaller split (len of its
+    #: batches). A smaller value shortens every epoch (quick tests, budgets).
     record_every_steps: int = 0
+    #: Batches of the architecture split evaluated at the end of each epoch (val_loss, val_acc of metrics.json; `keep:
+    #: best` uses them); null: the whole split.
     progress_seconds: float = 30.0
+    #: Which architecture is selected at the end: the last one, or the epoch's with the best architecture-split
+    #: accuracy (its guide state is restored before selection).
     callbacks: list[CallbackConfig] = field(default_factory=list)
+    #: During epoch 0, record the op probabilities every this many steps into the history (0: off).
 
+    #: When stderr is not a terminal, at most one progress line this often (seconds).
 
+    #: Per-method work at step and epoch boundaries, each {name, params}; see pyronas.callbacks.base.Callback.
 @dataclass
 class SelectConfig:
     rule: str = "mean"
     params: dict[str, Any] = field(default_factory=dict)
 
+    #: Registered selection rule deriving the genotype from the trained guide (pyronas.select.rules: mean, snr,
+    #: magnitude, loc, sample_score, ...).
 
+    #: Keyword arguments of the rule (e.g. sample_score's proxy and number of draws).
 @dataclass
 class OutputConfig:
     dir: str | None = None
     checkpoint: bool = True
     tensorboard: bool = False  # RUN_DIR/tensorboard/: metrics, op probabilities, cell diagrams (search, train, bo)
+    #: Run folder; null: runs/<name> (a command's --out wins).
 
+    #: Write checkpoint.pt at the end of every epoch (and on Ctrl-C) so that --resume can continue the run.
 
+    #: Also write RUN_DIR/tensorboard/: every metric, op probabilities per edge and cell diagrams.
 BENCHMARKS = {"nb201": ("cifar10", "cifar100", "imagenet16-120")}
 
 
@@ -197,28 +295,49 @@ class BenchmarkConfig:
     name: str | None = None
     dataset: str = "cifar10"
 
+    #: Benchmark table in which the derived genotype is looked up every epoch (nb201: NAS-Bench-201, needs space: nb201
+    #: and the [bench] extra); null: off.
 
+    #: Which of the benchmark's datasets gives the validation accuracy and percentile recorded per epoch.
 @dataclass
 class Config:
     name: str = "search"
     imports: list[str] = field(default_factory=list)  # plug-in modules imported before validation
     seed: int = 0
+    #: Run name: the log's and progress bar's label and the default run folder runs/<name>.
     device: str = "cpu"
+    #: Plug-in modules imported before the config is validated, so that the priors, guides, terms, selectors and
+    #: callbacks they register are known.
     space: str = "nb201"
+    #: Seed of every random number generator (data split, batches, initialisation, Monte Carlo draws).
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    #: cpu or cuda[:N].
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    #: Search space (pyronas.nn.spaces.SPACES: nb201, darts, vinnas_m/f/c, rdarts_s1-s4, or a plug-in's).
     data: DataConfig = field(default_factory=DataConfig)
+    #: Size and shape of the weight-sharing supernet.
     model: ModelConfig = field(default_factory=ModelConfig)
+    #: How steps run on the device (precision, memory format, compilation, threads).
     guide: GuideConfig = field(default_factory=GuideConfig)
+    #: Dataset and the bilevel split.
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    #: The prior: models/ files, shorthand or per group of sites.
     optim: OptimsConfig = field(default_factory=OptimsConfig)
+    #: The variational family: guides/ files, shorthand or per group of sites.
     search: SearchConfig = field(default_factory=SearchConfig)
+    #: The loss: per-datum negative ELBO plus scheduled terms and KL scales.
     select: SelectConfig = field(default_factory=SelectConfig)
+    #: The two levels' optimizers.
     output: OutputConfig = field(default_factory=OutputConfig)
+    #: The bilevel loop: epochs, step order, steps per epoch, evaluation, callbacks.
     bo: BOConfig = field(default_factory=BOConfig)  # Bayesian-optimisation baseline (``pyronas bo``)
+    #: How the genotype is derived from the trained guide.
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    #: What the run writes.
 
+    #: The Bayesian-optimisation baseline (pyronas bo).
     def validate(self) -> Config:
+    #: Ground truth looked up during the search.
         """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
         from pyronas.nn.spaces import get_space
 

@@ -12,19 +12,34 @@ ACQUISITIONS = ("ei", "pi", "ucb", "random")
 class BOObjectiveConfig:
     """What to maximise: ``train`` (short training), ``table`` (lookup) or ``synthetic`` (tests)."""
 
+    #: What a BO query evaluates: train (a short training of the cell on `data`), table (a lookup in `table`) or
+    #: synthetic (a seeded smooth function, for tests).
     kind: Literal["train", "table", "synthetic"] = "train"
+    #: JSON or CSV file of architecture values (kind: table); a CSV needs columns arch and `column`.
     table: str | None = None
+    #: Column or JSON key of the table holding the value to maximise.
     column: str = "value"
+    #: Seed of the synthetic objective (kind: synthetic).
     synthetic_seed: int = 0
+    #: Standard deviation of the noise added to the synthetic objective.
     synthetic_noise: float = 0.0
+    #: Initial channels of the network trained per query (kind: train).
     C: int = 8
+    #: Cells per stage of the network trained per query.
     layers: int = 1
+    #: SGD steps of the short training per query (cosine learning rate).
     steps: int = 100
+    #: Batch size of the short training.
     batch_size: int = 64
+    #: Learning rate of the short training.
     lr: float = 0.05
+    #: SGD momentum of the short training.
     momentum: float = 0.9
+    #: Weight decay of the short training.
     weight_decay: float = 3e-4
+    #: Training images of the short training (null: all).
     n_train: int | None = 5000
+    #: Validation images that score a query (null: all).
     n_val: int | None = 2000
 
 
@@ -32,31 +47,59 @@ class BOObjectiveConfig:
 class BOConfig:
     """Settings of the BO loop (the ``bo:`` section of a config)."""
 
+    #: Architectures evaluated in total, the initial design included.
     budget: int = 50
+    #: Uniformly random architectures evaluated before the GP proposes.
     n_init: int = 5
+    #: Architectures proposed per round (later picks of a batch see fantasised outcomes of earlier ones).
     batch_size: int = 1
+    #: Acquisition function: expected improvement, probability of improvement, GP-UCB, or random proposals.
     acquisition: Literal["ei", "pi", "ucb", "random"] = "ei"
+    #: Exploration margin ξ of EI and PI.
     xi: float = 0.0
+    #: constant ξ, or Kushner's decreasing schedule (linear from ξ to 0 over the budget).
     xi_schedule: Literal["constant", "decreasing"] = "constant"
+    #: ν of the GP-UCB κ schedule (Srinivas et al.).
     ucb_nu: float = 1.0
+    #: δ of the GP-UCB κ schedule.
     ucb_delta: float = 0.1
+    #: GP kernel on the one-hot encoding (pyronas.bo.gp.KERNELS, e.g. matern52, se).
     kernel: str = "matern52"  # a name in pyronas.bo.gp.KERNELS
+    #: GP hyperparameters by MAP, or integrated over NUTS draws.
     hypers: Literal["map", "nuts"] = "map"
+    #: Optimizer of the MAP hyperparameters.
     map_optimizer: Literal["lbfgs", "adam"] = "lbfgs"
+    #: L-BFGS iterations (or Adam steps) of one MAP fit.
     map_steps: int = 100  # L-BFGS iterations (or Adam steps)
+    #: Adam's learning rate of the MAP fit (Adam only).
     map_lr: float = 0.05  # Adam only
+    #: Each refit starts from the last MAP and from the prior median, keeping the better; false: warm start only.
     map_restart: bool = True  # each refit starts from the last MAP and from the prior median; keeps the better
+    #: Re-optimise the MAP hyperparameters every k-th proposal (the GP always conditions on all data).
     refit_every: int = 1  # re-optimise the MAP hyperparameters every k-th proposal (the GP always sees all data)
+    #: NUTS draws of the hyperparameters kept (hypers: nuts).
     nuts_samples: int = 10
+    #: NUTS warm-up steps.
     nuts_warmup: int = 50
+    #: Keep every k-th NUTS draw.
     nuts_thin: int = 2
+    #: Maximum tree depth of NUTS.
     nuts_max_tree_depth: int = 5
+    #: Fantasised outcomes per pending architecture in a batch or asynchronous round.
     n_fantasies: int = 10
+    #: Score every architecture of the space when it has at most this many (NAS-Bench-201: 15,625); otherwise a
+    #: candidate pool.
     exhaustive_max: int = 20000
+    #: Random architectures in the candidate pool (spaces too large to enumerate).
     n_random: int = 2000
+    #: Mutants of the best architectures added to the candidate pool.
     n_mutations: int = 1000
+    #: How many of the best evaluated architectures are mutated.
     mutate_top: int = 10
+    #: Hyperparameter priors of the GP, e.g. {lengthscale: [loc, scale], noise: [loc, scale]} (log-normal (loc, scale)
+    #: of the log; pyronas.bo.gp.GPPriors).
     priors: dict[str, Any] = field(default_factory=dict)
+    #: What a query evaluates.
     objective: BOObjectiveConfig = field(default_factory=BOObjectiveConfig)
 
     def __post_init__(self):

@@ -25,11 +25,18 @@ from pyronas.optim.schedules import linear_ramp
 class BayesianSection:
     """Bayesian retraining (off by default): final γ1, its linear ramp and the pruning threshold."""
 
+    #: Train the discrete network's conv and linear weights variationally (log-uniform prior, local reparameterisation)
+    #: and prune at the end.
     enabled: bool = False
+    #: Final weight γ1 of the weight KL.
     gamma: float = 1.0
+    #: Epoch before which γ1 is 0.
     start_epoch: float = 0.0
+    #: Epoch at which γ1 reaches `gamma` (linear ramp); null: the last epoch.
     end_epoch: float | None = None
+    #: Pruning threshold on log α = log σ²/w² (weights above it are set to 0 at evaluation).
     threshold: float = PRUNE_THRESHOLD
+    #: Initial log σ² of every variational weight.
     log_sigma2: float = -10.0
 
 

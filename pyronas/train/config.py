@@ -17,9 +17,13 @@ class NetworkSection:
     """Evaluation network: initial channels ``C``, cells ``layers``, optional macro ``layout``,
     auxiliary head. Defaults: the DARTS CIFAR-10 evaluation network (C = 36, 20 cells)."""
 
+    #: Initial channels of the evaluation network.
     C: int = 36
+    #: Cells of the evaluation network (DARTS-like spaces) or cells per stage (NAS-Bench-201).
     layers: int = 20
+    #: Macro layout string (N normal, R reduction, B residual block); null: derived from the space and `layers`.
     layout: str | None = None
+    #: Auxiliary classifier head after the last reduction (DARTS), weighted by train.aux_weight.
     auxiliary: bool = True
 
 
@@ -28,22 +32,39 @@ class TrainSection:
     """Retraining hyper-parameters (defaults: the DARTS protocol, 600 epochs; batch sizes live in the
     ``data`` section as in the search config)."""
 
+    #: Training epochs.
     epochs: int = 600
+    #: sgd or adam.
     optimizer: Literal["sgd", "adam"] = "sgd"
+    #: Initial learning rate (cosine annealing to `lr_min`).
     lr: float = 0.025
+    #: Final learning rate of the cosine schedule.
     lr_min: float = 0.0
+    #: SGD momentum.
     momentum: float = 0.9
+    #: Weight decay.
     weight_decay: float = 3e-4
+    #: Gradient-norm clipping bound; null: no clipping.
     grad_clip: float | None = 5.0
+    #: Final drop-path probability, increased linearly from 0 over the epochs (DARTS).
     drop_path_prob: float = 0.2
+    #: Weight of the auxiliary head's loss.
     aux_weight: float = 0.4
+    #: Label smoothing ε of the cross-entropy.
     label_smoothing: float = 0.0
+    #: Zero-padding of the random crop (0: no crop).
     crop_padding: int = 4
+    #: Random horizontal flip.
     flip: bool = True
+    #: Side of the Cutout square (0: off).
     cutout: int = 16
+    #: Probability of random erasing (VINNAS F/C).
     erasing: float = 0.0
+    #: Training steps per epoch; null: one pass over the training images.
     steps_per_epoch: int | None = None
+    #: Evaluate on the test set every this many epochs (and after the last).
     eval_every: int = 1
+    #: Show progress (a live bar on a terminal, log lines otherwise).
     progress: bool = True
 
 
@@ -57,14 +78,23 @@ class TrainConfig:
     ``data.augment`` do not apply (augmentation is set in ``train``).
     """
 
+    #: Run name (default run folder runs/<name>).
     name: str = "train"
+    #: Plug-in modules (e.g. a search space) imported before validation.
     imports: list[str] = field(default_factory=list)  # plug-in modules (e.g. a search space) imported first
+    #: Seed of every random number generator.
     seed: int = 0
+    #: cpu or cuda[:N].
     device: str = "cpu"
+    #: Dataset (`portion`: fraction of the training set used; `split` and `augment` do not apply).
     data: DataConfig = field(default_factory=DataConfig)
+    #: The evaluation network built from the genotype.
     network: NetworkSection = field(default_factory=NetworkSection)
+    #: Retraining hyper-parameters (defaults: the DARTS protocol, 600 epochs).
     train: TrainSection = field(default_factory=TrainSection)
+    #: Bayesian retraining of the weights (VINNAS), off by default.
     bayesian: BayesianSection = field(default_factory=BayesianSection)
+    #: What the run writes.
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def validate(self) -> TrainConfig:
