@@ -1,0 +1,75 @@
+"""The v2 comparison table on a tiny synthetic results file: intervals, paired p-values, the seed-list rule,
+the budgets' shapes and the plots."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyronas.bench import compare_v2, stats
+
+SEEDS = [1000, 1001, 1002, 1003, 1004, 1005]
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "compare_methods.py"
+
+
+def _rows():
+    rng = np.random.default_rng(0)
+    rows = []
+    for m, shift in (("darts", 0.0), ("random", -0.01), ("drnas", 0.02)):
+        for s in SEEDS:
+            acc = 0.74 + shift + 0.003 * rng.normal()
+            rows.append({"method": m, "budget": "short", "seed": s, "genotype": "|none~0|+|none~0|none~1|+|...|",
+                         "fmnist_test_acc": acc, "fmnist_percentile": 100 * acc - 20, "search_wall_s": 60.0 + s % 7,
+                         "nb201_cifar10_val_acc": 88 + 10 * shift, "nb201_cifar100_val_acc": 66.0,
+                         "nb201_imagenet16-120_val_acc": 40.0})
+    return rows
+
+
+def test_table_intervals_and_paired_p_values():
+    rows = _rows()
+    table = compare_v2.summary_table(rows, "short", ["darts", "drnas", "random"], SEEDS)
+    line = {r.split("|")[1].strip(): r for r in table.splitlines()[2:]}
+    drnas = [100 * r["fmnist_test_acc"] for r in rows if r["method"] == "drnas"]
+    lo, hi = stats.bootstrap_ci(drnas)
+    assert f"{np.mean(drnas):.2f} [{lo:.2f}, {hi:.2f}]" in line["drnas"]
+    x = [r["fmnist_test_acc"] for r in rows if r["method"] == "drnas"]
+    y = [r["fmnist_test_acc"] for r in rows if r["method"] == "random"]
+    w, p = stats.wilcoxon_signed_rank(x, y)["p"], stats.paired_permutation_test(x, y)["p"]
+    assert f"{w:.3f} / {p:.3f} (n=6)" in line["drnas"]
+    assert w == pytest.approx(2 / 64)  # all six seeds favour DrNAS: the exact two-sided minimum 2 / 2^6
+    assert line["darts"].rstrip(" |").endswith("—")  # DARTS against itself
+
+
+def test_missing_seed_is_reported_and_an_unlisted_seed_refused():
+    rows = [r for r in _rows() if not (r["method"] == "darts" and r["seed"] == 1003)]
+    table = compare_v2.summary_table(rows, "short", ["darts", "random"], SEEDS)
+    assert "| darts | 5 of 6, incomplete (missing [1003]) |" in table
+    assert "(n=5)" in table  # the paired tests use the seeds both methods have
+    with pytest.raises(stats.IncompleteResults):
+        compare_v2.summary_table(rows + [dict(rows[0], seed=7)], "short", ["darts", "random"], SEEDS)
+    assert "| vimnas | 0 of 6 (not run) |" in compare_v2.summary_table(rows, "short", ["vimnas"], SEEDS)
+
+
+def test_budgets_follow_the_paper_shapes():
+    assert compare_v2.method_budget("darts", "short") == compare_v2.BUDGETS["short"]
+    vim, darts = compare_v2.method_budget("vimnas", "paper"), compare_v2.method_budget("darts", "paper")
+    assert (vim.epochs, vim.warmup_epochs) == (6, 5) and (darts.epochs, darts.warmup_epochs) == (6, 0)
+    assert compare_v2.method_budget("random", "paper").random_cells == 2 * compare_v2.BUDGETS["short"].random_cells
+    with pytest.raises(ValueError, match="unknown budget 'long'"):
+        compare_v2.method_budget("darts", "long")
+
+
+def test_script_seed_lists_are_fixed_and_disjoint_from_v1(tmp_path):
+    spec = importlib.util.spec_from_file_location("compare_methods", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.SEEDS == {"short": list(range(1000, 1010)), "paper": list(range(2000, 2005))}
+    assert not set(mod.SEEDS["short"]) & {0, 1, 2}  # v1's seeds are not reused
+    files = compare_v2.plots(_rows(), ["short"], ["darts", "random"], [0.7, 0.72, 0.74, 0.75], tmp_path)
+    assert all(f.stat().st_size > 0 for f in files.values())
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
+    with pytest.raises(SystemExit, match="unknown method"):
+        mod.main(["--methods", "darts,nasnet", "--results", str(results)])
