@@ -337,27 +337,30 @@ class Config:
 
     #: The Bayesian-optimisation baseline (pyronas bo).
     def validate(self) -> Config:
-    #: Ground truth looked up during the search.
-        """Check values that types alone cannot; raises ``ConfigError`` naming the key."""
-        from pyronas.nn.spaces import get_space
-
-        get_space(self.space, "space")
+        """Check values that types alone cannot (ranges, sizes, pairs of keys); raises ``ConfigError`` naming
+        the key and the fix. Names of plug-ins are resolved elsewhere, in one place: ``pyronas.infer.checks``
+        (this module imports no registry, so the schema sits at the bottom of the import graph)."""
         checks = [
             device_check(self.device),
+            seed_check(self.seed),
             ("supernet.C", self.supernet.C > 0, "must be > 0"),
             ("supernet.layers", self.supernet.layers > 0, "must be > 0"),
             ("supernet.partial_channels", self.supernet.partial_channels >= 1, "must be >= 1"),
-            ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
+            *data_checks(self.data),
             ("data.split", 0 < self.data.split < 1, "must be in (0, 1)"),
-            ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
-            ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
+            ("model.label_smoothing", 0 <= self.model.label_smoothing < 1, "must be in [0, 1)"),
             ("objective.num_particles", self.objective.num_particles >= 1, "must be >= 1"),
-            ("optim.weights.lr", self.optim.weights.lr > 0, "must be > 0"),
-            ("optim.arch.lr", self.optim.arch.lr > 0, "must be > 0"),
-            ("search.epochs", self.search.epochs > 0, "must be > 0"),
-            ("search.warmup_epochs", 0 <= self.search.warmup_epochs <= self.search.epochs, "must be in [0, epochs]"),
-            ("search.progress_seconds", self.search.progress_seconds >= 0, "must be >= 0"),
+            *optim_checks(self.optim.weights, "optim.weights"),
+            *optim_checks(self.optim.arch, "optim.arch"),
+            *search_checks(self.search),
         ]
+        for i, t in enumerate(self.objective.terms):
+            checks.append((f"objective.terms[{i}].name", bool(t.name), "each term needs a name"))
+            checks.extend(schedule_checks(t, f"objective.terms[{i}]"))
+        for prefix, s in self.objective.kl_scales.items():
+            checks.append((f"objective.kl_scales.{prefix}.weight", s.weight >= 0,
+                           f"must be >= 0 (0 masks the sites' KL), got {s.weight}"))
+            checks.extend(schedule_checks(s, f"objective.kl_scales.{prefix}"))
         if self.search.order == 2:
             wo = self.optim.weights
             checks.append(("optim.weights.name", wo.name == "sgd",
@@ -366,8 +369,6 @@ class Config:
                            "search.order: 2 supports SGD without nesterov or dampening"))
         if self.supernet.layout is not None:
             checks.append(("supernet.layout", set(self.supernet.layout) <= set("NRB"), "only letters N, R, B"))
-        if self.data.image_size is not None:
-            checks.append(("data.image_size", self.data.image_size >= 4, "must be >= 4"))
         b = self.benchmark
         if b.name is not None:
             known = ", ".join(BENCHMARKS)
@@ -376,8 +377,6 @@ class Config:
             checks.append(("benchmark.dataset", b.name not in BENCHMARKS or b.dataset in datasets,
                            f"unknown {b.dataset!r} (known: {', '.join(datasets)})"))
             checks.append(("benchmark.name", self.space == "nb201", f"{b.name} needs space: nb201"))
-        for i, t in enumerate(self.objective.terms):
-            checks.append((f"objective.terms[{i}].name", bool(t.name), "each term needs a name"))
         for section, c in (("model", self.model), ("guide", self.guide)):
             grouped = c.alpha is not None or c.weights is not None
             checks.append((section, not (grouped and c.name is not None),
@@ -388,36 +387,8 @@ class Config:
                 g = getattr(c, group)
                 if g is not None:
                     checks.append((f"{section}.{group}.name", bool(g.name), "each group needs a name"))
-        for key, ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"{key}: {msg}")
-        self.check_names()
+        raise_first(checks)
         return self
-
-    def check_names(self) -> None:
-        """Every extension named in the config exists (``RegistryError`` naming the key and the known
-        names): checked on load rather than when the search reaches it (a selector runs last)."""
-        from pyronas.callbacks.base import CALLBACKS
-        from pyronas.infer.objectives import TERMS
-        from pyronas.optim.factory import OPTIMIZERS
-        from pyronas.registry import GUIDES, PRIORS
-        from pyronas.select.rules import SELECTORS
-
-        for section, registry in (("model", PRIORS), ("guide", GUIDES)):
-            sc = getattr(self, section)
-            if sc.name is not None:
-                registry.get(sc.name, f"{section}.name")
-            for group in ("alpha", "weights"):
-                g = getattr(sc, group)
-                if g is not None and g.name != "none":
-                    registry.get(g.name, f"{section}.{group}.name")
-        for i, t in enumerate(self.objective.terms):
-            TERMS.get(t.name, f"objective.terms[{i}].name")
-        OPTIMIZERS.get(self.optim.weights.name, "optim.weights.name")
-        OPTIMIZERS.get(self.optim.arch.name, "optim.arch.name")
-        for i, c in enumerate(self.search.callbacks):
-            CALLBACKS.get(c.name, f"search.callbacks[{i}].name")
-        SELECTORS.get(self.select.rule, "select.rule")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -430,6 +401,87 @@ class Config:
 def device_check(device: str, key: str = "device") -> tuple[str, bool, str]:
     """The ``(key, ok, message)`` check of a ``device`` value shared by the search and training configs."""
     return key, device == "cpu" or device.startswith("cuda"), "must be 'cpu' or 'cuda[:N]'"
+
+
+Check = tuple[str, bool, str]  # (config key, ok, what it must be and how to fix it)
+
+SEED_MAX = 2**32 - 1  # NumPy's seeds are 32-bit (np.random.seed)
+
+# Training images per dataset, so a portion/split that leaves a split without a batch fails at load
+# (``digits``: the 80 % training cut of scikit-learn's 1,797 images, ``pyronas.data.datasets``).
+TRAIN_IMAGES = {"fashion_mnist": 60_000, "mnist": 60_000, "cifar10": 50_000, "cifar100": 50_000, "digits": 1_437}
+
+
+def raise_first(checks: list[Check]) -> None:
+    """Raise ``ConfigError("<key>: <message>")`` for the first failed check."""
+    for key, ok, msg in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {msg}")
+
+
+def seed_check(seed: int, key: str = "seed") -> Check:
+    """A seed NumPy accepts: an integer in [0, 2**32 - 1]."""
+    return key, 0 <= seed <= SEED_MAX, f"must be in [0, 2**32 - 1] (NumPy's seed range), got {seed}"
+
+
+def data_checks(dc: DataConfig, splits: bool = True) -> list[Check]:
+    """Ranges of the ``data`` section; with ``splits`` (the search's bilevel split), both splits of
+    ``portion`` × the dataset's training images must hold at least one batch."""
+    checks = [
+        ("data.portion", 0 < dc.portion <= 1, "must be in (0, 1]"),
+        ("data.batch_size", dc.batch_size > 0, "must be > 0"),
+        ("data.eval_batch_size", dc.eval_batch_size > 0, "must be > 0"),
+        ("data.image_size", dc.image_size is None or dc.image_size >= 4, "must be >= 4 or null"),
+    ]
+    n = round(dc.portion * TRAIN_IMAGES.get(dc.name, 0))
+    if not splits:
+        checks.append(("data.portion", dc.name not in TRAIN_IMAGES or n >= dc.batch_size,
+                       f"{dc.portion} of {TRAIN_IMAGES.get(dc.name)} {dc.name} images leaves {n}, fewer than "
+                       f"data.batch_size {dc.batch_size}; raise data.portion or lower data.batch_size"))
+    elif dc.name in TRAIN_IMAGES and 0 < dc.split < 1 and dc.batch_size > 0:
+        w = round(dc.split * n)
+        checks.append(("data.portion", min(w, n - w) >= dc.batch_size,
+                       f"{dc.portion} of {TRAIN_IMAGES[dc.name]} {dc.name} images split {dc.split} leaves {w} / "
+                       f"{n - w} images for the weight / architecture steps, fewer than data.batch_size "
+                       f"{dc.batch_size} in a split; raise data.portion or lower data.batch_size"))
+    return checks
+
+
+def optim_checks(oc: OptimConfig, key: str) -> list[Check]:
+    """Ranges of one ``optim.<level>`` section (learning rates, momentum, betas, weight decay, clipping)."""
+    return [
+        (f"{key}.lr", 0 < oc.lr < 1, f"must be in (0, 1), got {oc.lr}"),
+        (f"{key}.lr_min", 0 <= oc.lr_min <= oc.lr, f"must be in [0, {key}.lr], got {oc.lr_min}"),
+        (f"{key}.momentum", 0 <= oc.momentum < 1, f"must be in [0, 1), got {oc.momentum}"),
+        (f"{key}.betas", len(oc.betas) == 2 and all(0 <= b < 1 for b in oc.betas),
+         f"must be two numbers in [0, 1), got {oc.betas}"),
+        (f"{key}.weight_decay", oc.weight_decay >= 0, f"must be >= 0, got {oc.weight_decay}"),
+        (f"{key}.grad_clip", oc.grad_clip is None or oc.grad_clip > 0,
+         f"must be > 0 or null (no clipping), got {oc.grad_clip} (a bound <= 0 reverses or zeroes the gradients)"),
+    ]
+
+
+def search_checks(sc: SearchConfig) -> list[Check]:
+    """Ranges of the ``search`` section."""
+    return [
+        ("search.epochs", sc.epochs > 0, "must be > 0"),
+        ("search.warmup_epochs", 0 <= sc.warmup_epochs <= sc.epochs, "must be in [0, epochs]"),
+        ("search.steps_per_epoch", sc.steps_per_epoch is None or sc.steps_per_epoch >= 1,
+         f"must be >= 1, or null for one pass over the smaller split, got {sc.steps_per_epoch}"),
+        ("search.eval_batches", sc.eval_batches is None or sc.eval_batches >= 1,
+         f"must be >= 1, or null for the whole architecture split, got {sc.eval_batches}"),
+        ("search.record_every_steps", sc.record_every_steps >= 0, "must be >= 0 (0: off)"),
+        ("search.progress_seconds", sc.progress_seconds >= 0, "must be >= 0"),
+    ]
+
+
+def schedule_checks(s: ScheduleConfig, key: str) -> list[Check]:
+    """A schedule's epochs: ``start_epoch >= 0`` and ``end_epoch >= start_epoch`` (or null)."""
+    return [
+        (f"{key}.start_epoch", s.start_epoch >= 0, f"must be >= 0, got {s.start_epoch}"),
+        (f"{key}.end_epoch", s.end_epoch is None or s.end_epoch >= s.start_epoch,
+         f"must be >= start_epoch ({s.start_epoch}) or null, got {s.end_epoch}"),
+    ]
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None, **data: Any) -> Config:

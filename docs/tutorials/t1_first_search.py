@@ -22,10 +22,9 @@ from pathlib import Path
 import arviz as az
 import numpy as np
 
+import pyronas
 from pyronas.analysis.diagnostics import diagnose_searches, format_table
 from pyronas.analysis.plots import plot_op_heatmap
-from pyronas.config import load_config
-from pyronas.infer import Search
 
 TINY = os.environ.get("PYRONAS_TUTORIAL_TINY") == "1"  # the test suite's size: seconds, not minutes
 OUT = Path(os.environ.get("PYRONAS_TUTORIAL_OUT", "runs/tutorials")) / "t1_first_search"
@@ -33,19 +32,21 @@ SIZE = ["data.portion=0.02", "supernet.C=4", "search.epochs=2", "search.steps_pe
         "search.eval_batches=2", "search.callbacks=[]"] if TINY else []
 
 # %% [markdown]
-# ## The search: a config, two seeds
+# ## The search: a preset, two seeds
 #
-# ``configs/drnas_nb201_fmnist.yaml`` is DrNAS sized for a CPU: the NAS-Bench-201 cell, Fashion-MNIST at
-# 16 px, 6,000 / 6,000 images for the two levels of the bilevel problem, 6 epochs. ``Search`` builds the
-# data split, the supernet, the Pyro model and guide, the objective and both optimizers from it;
-# ``run()`` runs the epochs of bilevel steps and returns the derived cell (argmax of the Dirichlet mean
-# β / Σβ on every edge, DrNAS eq. 4). Any key can be overridden with ``"section.key=value"`` strings.
+# ``pyronas.methods.drnas()`` is DrNAS with its paper's model, guide, objective and optimizers (a
+# ``Preset``); ``budget="cpu"`` sizes it for a CPU, as the package's method comparison does: the
+# NAS-Bench-201 cell on Fashion-MNIST at 16 px, 6,000 / 6,000 images for the two levels of the bilevel
+# problem, 3 epochs of which the first trains the weights only. ``preset.search(out_dir)`` is the search
+# runner over it (``pyronas.infer.Search``: data split, epochs of bilevel steps, evaluation, run folder);
+# ``run()`` returns the derived cell, the argmax of the Dirichlet mean β / Σβ on every edge (DrNAS eq. 4).
+# ``overrides`` change any config key (``"section.key=value"``, as ``pyronas search --set``).
 
 # %%
 searches = []
 for seed in (0, 1):
-    cfg = load_config("configs/drnas_nb201_fmnist.yaml", [f"seed={seed}", *SIZE])
-    search = Search(cfg, OUT / f"seed{seed}")
+    preset = pyronas.methods.drnas(budget="cpu", seed=seed, overrides=SIZE)
+    search = preset.search(OUT / f"seed{seed}")
     genotype = search.run(progress_bar=False)
     print(f"seed {seed}: {genotype}  (architecture-split accuracy {search.metrics[-1]['val_acc']:.3f})")
     searches.append(search)

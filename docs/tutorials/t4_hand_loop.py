@@ -18,18 +18,16 @@
 # %%
 import os
 
-import pyro
 import torch
 
+import pyronas
 from pyronas.data.datasets import Batches, bilevel_split, load_dataset
-from pyronas.guides.dirichlet import DirichletGuide
-from pyronas.infer import BilevelSVI, Objective, Schedule, SupernetModel, TermContext, TermSpec, register_term
-from pyronas.models.dirichlet import DirichletPrior
+from pyronas.infer import BilevelSVI, Schedule, TermContext, TermSpec, register_term
 from pyronas.nn.spaces import get_space
-from pyronas.nn.supernet import Supernet
 
 TINY = os.environ.get("PYRONAS_TUTORIAL_TINY") == "1"
-EPOCHS, STEPS, PORTION, C = (1, 4, 0.02, 4) if TINY else (4, 90, 0.2, 8)
+SIZE = ["data.portion=0.02", "supernet.C=4", "search.epochs=1", "search.warmup_epochs=0"] if TINY else []
+STEPS = 4 if TINY else None  # steps per epoch (None: the whole split)
 
 # %% [markdown]
 # ## A new objective term
@@ -58,58 +56,56 @@ def skip_penalty(ctx: TermContext, num_samples: int = 16) -> torch.Tensor:
 
 
 # %% [markdown]
-# ## DrNAS, piece by piece
+# ## DrNAS from its preset
 #
-# The data (Fashion-MNIST, 16 px, two disjoint splits), the supernet (plain PyTorch), the Pyro program:
-# ``DirichletPrior`` (θ ~ Dir(1), ``models/dirichlet.py``) under the supernet and a categorical
-# likelihood, ``DirichletGuide`` (θ ~ Dir(ELU(η) + 1), ``guides/dirichlet.py``), and the objective of
-# DrNAS eq. 2 — E_q[CE] + ½λ‖η‖² with the Dirichlet KL site masked (``kl_scales``) — plus our term.
+# ``pyronas.methods.drnas(budget="cpu")`` builds DrNAS' pieces (a ``Preset``): the supernet inside the Pyro
+# model with ``DirichletPrior`` (θ ~ Dir(1), ``models/dirichlet.py``) and a categorical likelihood,
+# ``DirichletGuide`` (θ ~ Dir(ELU(η) + 1), ``guides/dirichlet.py``), the objective of DrNAS eq. 2 —
+# E_q[CE] + ½λ‖η‖² with the Dirichlet KL site masked (``kl_scales``) — and the two optimizers (SGD on the
+# weights, Adam on η), all seeded by ``seed``. Its ``config`` holds the data and the budget; its
+# ``objective.terms`` is a plain list, to which we append our term with its weight schedule.
 
 
 # %%
-def drnas(penalty: float, seed: int = 0):
-    """DrNAS' model, guide, objective and optimizers; ``penalty``: the weight λ of ``skip_penalty``."""
-    torch.manual_seed(seed)
-    space = get_space("nb201")
-    supernet = Supernet(space, C=C, layers=1, in_channels=1, num_classes=10)
-    model = SupernetModel(supernet, DirichletPrior(supernet))
-    guide = DirichletGuide(model, init_scale=1e-3)
-    terms = [TermSpec("l2_anchor", Schedule(1e-3))]
+def drnas(penalty: float, seed: int = 0) -> pyronas.methods.Preset:
+    """DrNAS' preset at the CPU budget; ``penalty``: the weight λ of ``skip_penalty`` (0: none)."""
+    preset = pyronas.methods.drnas(budget="cpu", seed=seed, overrides=SIZE)
     if penalty:
-        terms.append(TermSpec("skip_penalty", Schedule(penalty)))
-    objective = Objective(pyro.infer.Trace_ELBO(), terms, kl_scales={"alpha/": Schedule(0.0)})
-    weight_optim = torch.optim.SGD(supernet.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
-    arch_optim = torch.optim.Adam(guide.parameters(), lr=3e-3, betas=(0.5, 0.999))
-    return model, guide, objective, weight_optim, arch_optim
+        preset.objective.terms.append(TermSpec("skip_penalty", Schedule(penalty)))
+    return preset
 
 
-data = load_dataset("fashion_mnist", image_size=16)
-w_idx, a_idx = bilevel_split(len(data), PORTION, 0.5, seed=0)
+dc = pyronas.methods.method_config("drnas", budget="cpu", overrides=SIZE).data  # the preset's data section
+data = load_dataset(dc.name, image_size=dc.image_size)
+w_idx, a_idx = bilevel_split(len(data), dc.portion, dc.split, seed=0)
 weight_data, arch_data = data.subset(w_idx), data.subset(a_idx)
 
 # %% [markdown]
 # ## The loop
 #
 # ``Batches(data, batch_size, seed).epoch(e)`` yields the batches of epoch ``e`` in a seeded order.
-# ``progress`` (epochs, a float) drives the terms' schedules; ``svi.step`` returns the two losses as
-# floats.
+# ``preset.svi(...)`` is the ``BilevelSVI`` over the preset's pieces (its ``search.order`` and
+# ``search.arch_first``; the sizes N of the two splits scale the likelihood). ``progress`` (epochs, a float)
+# drives the terms' schedules; the first ``warmup_epochs`` train the weights only (``update_arch=False``);
+# ``svi.step`` returns the two losses as floats.
 
 
 # %%
 def search(penalty: float) -> dict[str, torch.Tensor]:
     """Run DrNAS with the given skip penalty; return q(θ)'s mean op weights per edge."""
-    model, guide, objective, weight_optim, arch_optim = drnas(penalty)
-    svi = BilevelSVI(model, guide, objective, weight_optim, arch_optim,
-                     weight_size=len(weight_data), arch_size=len(arch_data), arch_first=True)
-    w_batches, a_batches = Batches(weight_data, 64, seed=0), Batches(arch_data, 64, seed=1)
-    for epoch in range(EPOCHS):
+    preset = drnas(penalty)
+    sc, batch = preset.config.search, preset.config.data.batch_size
+    svi: BilevelSVI = preset.svi(weight_size=len(weight_data), arch_size=len(arch_data))
+    w_batches, a_batches = Batches(weight_data, batch, seed=0), Batches(arch_data, batch, seed=1)
+    steps = STEPS or min(len(w_batches), len(a_batches))
+    for epoch in range(sc.epochs):
         for i, (w_batch, a_batch) in enumerate(zip(w_batches.epoch(epoch), a_batches.epoch(epoch), strict=False)):
-            if i == STEPS:
+            if i == steps:
                 break
-            result = svi.step(w_batch, a_batch, progress=epoch + i / STEPS)
-        print(f"penalty {penalty}: epoch {epoch} weight loss {result.weight_loss:.3f}, "
-              f"arch loss {result.arch_loss:.3f}")
-    return guide.op_probs()
+            result = svi.step(w_batch, a_batch, progress=epoch + i / steps, update_arch=epoch >= sc.warmup_epochs)
+        arch = "-" if result.arch_loss is None else f"{result.arch_loss:.3f}"  # None: no architecture step
+        print(f"penalty {penalty}: epoch {epoch} weight loss {result.weight_loss:.3f}, arch loss {arch}")
+    return preset.guide.op_probs()
 
 
 space = get_space("nb201")
