@@ -24,9 +24,9 @@ import torch
 from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
-# Method names: random, re, bo-<ei|ucb|pi>[-full][-nuts][-hamming]. GP-BO settings of the runs: MAP hypers warm-started
-# from the previous fit, re-optimised every 10th proposal with 50 L-BFGS iterations (the GP is conditioned on all
-# data at every proposal).
+# Method names: random, re, bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log]. GP-BO settings of the runs: MAP hypers
+# warm-started from the previous fit, re-optimised every 10th proposal with 50 L-BFGS iterations (the GP is
+# conditioned on all data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
 CHECKPOINTS = (25, 50, 100, 150)
 LABELS = {"cifar10": "CIFAR-10 (valid)", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120"}
@@ -49,9 +49,12 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
             settings.update(hypers="nuts")
         if "hamming" in variants:  # exponentiated Hamming kernel, one length scale per edge (pyronas.bo.gp)
             settings.update(kernel="hamming")
-        unknown = set(variants) - {"full", "nuts", "hamming"}
+        if "log" in variants:  # the GP models -log(100 - accuracy) (bb.bayesian_optimisation)
+            settings.update(log_error=True)
+        unknown = set(variants) - {"full", "nuts", "hamming", "log"}
         if unknown:
-            raise SystemExit(f"unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; known: full, nuts, hamming")
+            raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
+                             "known: full, nuts, hamming, log")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

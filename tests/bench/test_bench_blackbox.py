@@ -132,3 +132,16 @@ def test_bayesian_optimisation_survives_a_map_fit_that_ends_on_a_non_pd_kernel(t
     trace = bb.bayesian_optimisation(table, 8, seed=0, n_init=5, map_restart=False, map_steps=10)
     assert len(trace.rows) == len(set(trace.rows)) == 8
     assert (True, 10) in calls[1:] and (False, 0) in calls  # refit from the prior, previous hypers re-scored
+
+
+def test_bayesian_optimisation_log_error_warps_what_the_gp_sees_not_the_trace(table, monkeypatch, one_thread):
+    from pyronas.bo import loop
+
+    seen = []
+    real = loop.BayesOpt._record
+    monkeypatch.setattr(loop.BayesOpt, "_record", lambda self, ev: (seen.append(ev.value), real(self, ev)))
+    shifted = AdditiveTable()
+    shifted.val_acc, shifted.mean = shifted.val_acc + 90.0, shifted.mean + 90.0  # accuracies (%) below 100
+    trace = bb.bayesian_optimisation(shifted, 7, seed=1, log_error=True, n_init=5, kernel="hamming", map_steps=10)
+    assert all(v in shifted.val_acc[r] for r, v in zip(trace.rows, trace.observed, strict=True))
+    assert seen == pytest.approx([-np.log(100.0 - v) for v in trace.observed])
