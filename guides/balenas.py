@@ -34,6 +34,7 @@ class BalenasGuide(AlphaGuide):
     """
 
     needs_prior = GaussianPrior
+    natural_gradient = True  # σ is VAdam's precision state s (eq. 5): optim.arch.name must be vadam
 
     def __init__(self, model: SupernetModel, init_scale: float = 1e-3):
         super().__init__(model)

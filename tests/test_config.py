@@ -2,6 +2,7 @@ import pytest
 
 from pyronas.cli import main
 from pyronas.config import ConfigError, load_config
+from pyronas.infer.checks import check_config
 
 
 def test_defaults_and_overrides():
@@ -25,7 +26,7 @@ def test_defaults_and_overrides():
 )
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=f"^{key.replace('[', '.').replace(']', '.')}"):
-        load_config(overrides=[override])
+        check_config(load_config(overrides=[override]))  # types and values on load, names in the build step
 
 
 def test_yaml_file_errors(tmp_path):

@@ -231,6 +231,10 @@ class AlphaGuide(nn.Module):
             (VIM-NAS Alg. 1 line 3); the engine then replays the same noise in both losses.
         correlated: True where q(α) is not a product over edges and ops (a full/low-rank
             covariance or a flow); ``diagnose`` then plots α's correlation matrix.
+        natural_gradient: True where σ of q(α) is the precision state of a natural-gradient
+            ``optim.arch`` (an optimizer factory with ``natural_gradient = True``: VAdam, BaLeNAS);
+            such a guide needs such an optimizer and such an optimizer needs such a guide
+            (checked on load, ``pyronas.infer.checks``).
     """
 
     support: ClassVar[Support | Literal["any"]] = "real"
@@ -238,6 +242,7 @@ class AlphaGuide(nn.Module):
     supports_second_order: ClassVar[bool] = True
     correlated: bool = False  # q(α) couples edges/ops (diagnostics then draw α's correlation matrix)
     shared_draw: ClassVar[bool] = False
+    natural_gradient: ClassVar[bool] = False
 
     def __init__(self, model: SupernetModel):
         super().__init__()

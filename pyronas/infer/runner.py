@@ -36,6 +36,7 @@ from pyronas.distributed import (
 )
 from pyronas.infer.build import build_guide, build_model, describe, make_objective
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
+from pyronas.infer.first_step import warn_if_kl_dominates
 from pyronas.infer.objectives import Objective
 from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide
 from pyronas.infer.state import SearchState, arch_parameters, weight_parameters
@@ -43,6 +44,7 @@ from pyronas.io import atomic_write_json, atomic_write_text, load_checkpoint, sa
 from pyronas.nn.spaces import Genotype, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
+from pyronas.preflight import preflight
 from pyronas.progress import Progress
 from pyronas.rng import rng_state, seed_everything, set_rng_state
 from pyronas.runtime import Runtime
@@ -77,6 +79,9 @@ class Search:
         RNGs with ``cfg.seed``; leaves Pyro's param store alone (the program keeps its parameters
         in its modules)."""
         self.cfg = cfg
+        # names, combinations, extras and data files, before any data is read (pyronas.preflight)
+        preflight(cfg, data_given=data is not None,
+                  program_given=model is not None or guide is not None or objective is not None)
         device = torch.device(cfg.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ConfigError("device: 'cuda' requested but CUDA is not available on this machine")
@@ -239,6 +244,8 @@ class Search:
             xa, ya = next(arch_iter)
             if step < st.step:  # resuming inside an epoch
                 continue
+            if st.global_step == 0:  # the first step of a run: warn if a KL / N term swamps the likelihood
+                warn_if_kl_dominates(st.model, st.guide, self.objective, (xw, yw), len(st.weight_data))
             try:
                 r = self.svi.step((xw, yw), (xa, ya), progress=e + step / steps, update_arch=search_arch)
             except NonFiniteLossError as err:

@@ -14,7 +14,10 @@ from pyronas.registry import Registry
 OptimizerFactory = Callable[[list[torch.nn.Parameter], OptimConfig], torch.optim.Optimizer]
 
 OPTIMIZERS: Registry[OptimizerFactory] = Registry(
-    "optimizer", "a factory(parameters, cfg: OptimConfig) -> torch.optim.Optimizer (cfg.params are extra kwargs)"
+    "optimizer",
+    "a factory(parameters, cfg: OptimConfig) -> torch.optim.Optimizer (cfg.params are extra kwargs); a factory "
+    "attribute natural_gradient = True declares an optimizer whose state is a Gaussian posterior's precision "
+    "(VAdam): it then needs an alpha guide declaring natural_gradient = True (checked on load)",
 )
 OPTIMIZERS.register(
     "sgd", lambda p, c: torch.optim.SGD(p, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, **c.params)
@@ -71,4 +74,5 @@ def _vadam(params: list[torch.nn.Parameter], cfg: OptimConfig) -> torch.optim.Op
     return VAdam(params, lr=cfg.lr, momentum=cfg.momentum, **cfg.params)
 
 
+_vadam.natural_gradient = True  # type: ignore[attr-defined]  # its precision state is q(α)'s σ (BaLeNAS eq. 5)
 OPTIMIZERS.register("vadam", _vadam)
