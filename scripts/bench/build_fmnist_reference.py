@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--protocol", default=None, help="protocol YAML (default configs/train_reference_fmnist.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], help="protocol override key=value")
     p.add_argument("--max-cells", type=int, default=None, help="stop after this many new cells (a chunk)")
+    p.add_argument("--random-first", action="store_true",
+                   help="train the random cells before the five single-op cells (same indices)")
     p.add_argument("--shard", default=None, help="K/N: build only the cells whose index is K mod N (parallel runs)")
     p.add_argument("--merge", nargs="+", default=None, help="merge these shard files into --out and exit")
     args = p.parse_args(argv)
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     new = 0
     planned = ref.reference_cells(args.n_random, args.cell_seed)
     data["cells_planned"] = len(planned)
-    for index, (kind, string) in enumerate(planned):
+    order = list(enumerate(planned))
+    if args.random_first:
+        order = [o for o in order if o[1][0] == "random"] + [o for o in order if o[1][0] != "random"]
+    for index, (kind, string) in order:
         if index in done or index % shard_n != shard_k:
             continue
         if args.max_cells is not None and new >= args.max_cells:

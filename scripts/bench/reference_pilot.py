@@ -74,7 +74,7 @@ def report(rows: list[dict]) -> str:
             full = [v for v in acc.values() if len(v) == len(SEEDS)]
             if len(full) < 3:
                 continue
-            n = noise_ratio(full)
+            n = noise_ratio(full, exclude_below=20.0)  # chance-level cells (no path) left out
             wall = sum(r["wall_s"] for r in rs) / len(rs)
             lines.append(f"| {name} | {label} | {len(full)} | {n['seed_sd']:.2f} | {n['mean_abs_diff']:.2f} | "
                          f"{n['cell_sd']:.2f} | {n['ratio']:.2f} | {n['ratio_mean']:.2f} | {wall:.1f} |")
