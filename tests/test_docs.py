@@ -79,3 +79,32 @@ def test_docstring_coverage_at_least_95_percent_and_documented():
     page = (DOCS / "docstring_coverage.md").read_text()
     stated = float(re.search(r"\*\*(\d+(?:\.\d+)?) %\*\*", page).group(1))
     assert abs(stated - measured) <= 1.0, f"docs/docstring_coverage.md: {stated} %; interrogate: {measured:.1f} %"
+
+
+def _readme_block(language: str, after: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"```{language}\n", text.index(after)) + len(language) + 4
+    return text[start : text.index("```", start)]
+
+
+def test_ci_runs_exactly_the_readme_test_line():
+    line = _readme_block("bash", "Install and run the test suite").strip()
+    assert line in (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "docs]" in line  # the manual's build and the coverage test run in CI
+
+
+def test_readme_is_a_front_door():
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+@pytest.mark.requires("fashion_mnist")
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    """The README's example, as written, at a tiny size (one epoch on 1 % of the data)."""
+    code = _readme_block("python", "## From Python")
+    tiny = 'seed=0, overrides=["search.epochs=1", "search.warmup_epochs=0", "data.portion=0.01"])'
+    assert code.count("seed=0)") == 1
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code.replace("seed=0)", tiny), "README.md", "exec"), namespace)  # noqa: S102
+    assert (tmp_path / "runs" / "drnas" / "genotype.json").is_file()
+    assert 0.0 <= namespace["search"].metrics[-1]["val_acc"] <= 1.0 and namespace["svi"] is not None
