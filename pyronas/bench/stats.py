@@ -139,6 +139,14 @@ def paired_permutation_test(
     return {"statistic": float(d.mean()), "n": n, "p": (1 + hits) / (1 + n_perm), "method": "monte-carlo"}
 
 
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: the Pearson correlation of the mid-ranks of ``x`` and ``y``."""
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError("spearman needs two samples of the same length >= 3")
+    rx, ry = _ranks(np.asarray(x, dtype=float)), _ranks(np.asarray(y, dtype=float))
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
 def noise_ratio(accuracies: Iterable[Sequence[float]], exclude_below: float | None = None) -> dict:
     """Resolution of a retraining protocol from per-cell, per-training-seed accuracies (``k`` seeds each).
 

@@ -40,7 +40,8 @@ def work(method: str, budget: str, seed: int, out: str, ref_path: str | None) ->
     ref = reference.load_reference(ref_path or reference.REFERENCE_FILE_V2)
     row = compare.run_method(method, seed, compare_v2.method_budget(method, budget), Path(out) / budget)
     row = compare.evaluate_found(row, ref)
-    return dict(row, budget=budget, reference_version=ref["version"])
+    return dict(row, budget=budget, reference_version=ref["version"], reference_cells=len(ref["cells"]),
+                reference_partial=ref.get("partial"))
 
 
 def report(results: Path, ref_path: str | None, out: Path) -> str:
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", default=str(RESULTS))
     p.add_argument("--reference", default=None, help="reference set JSON (default: the packaged v2 file)")
     p.add_argument("--report", action="store_true", help="only write the tables and plots")
+    p.add_argument("--allow-partial-reference", action="store_true",
+                   help="rank against a reference set still being built (its rows say so)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     results = Path(args.results)
@@ -76,6 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     unknown = sorted(set(methods) - set(METHODS + COMBOS))
     if unknown:
         raise SystemExit(f"error: unknown method(s) {unknown}; known: {', '.join(METHODS + COMBOS)}")
+    ref = reference.load_reference(args.reference or reference.REFERENCE_FILE_V2)
+    if ref.get("partial") and not args.allow_partial_reference:
+        raise SystemExit(f"error: the reference set is {ref['partial']}; finish it (build_fmnist_reference.py "
+                         "--version 2) or pass --allow-partial-reference")
     results.parent.mkdir(parents=True, exist_ok=True)
     seeds = SEEDS[args.budget][: args.max_seeds]
     done = {(r["method"], r["seed"]) for r in compare.load_rows(results) if r.get("budget") == args.budget}

@@ -73,3 +73,24 @@ def test_script_seed_lists_are_fixed_and_disjoint_from_v1(tmp_path):
     results.write_text("".join(json.dumps(r) + "\n" for r in _rows()))
     with pytest.raises(SystemExit, match="unknown method"):
         mod.main(["--methods", "darts,nasnet", "--results", str(results)])
+
+
+def test_script_refuses_a_partial_reference_and_builder_marks_it(tmp_path):
+    spec = importlib.util.spec_from_file_location("build_ref", SCRIPT.with_name("build_fmnist_reference.py"))
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    data = {"version": 2, "seeds": [0, 1, 2], "cells_planned": 205,
+            "cells": [{"kind": "random", "string": "s", "test_acc": [0.7, 0.7, 0.7], "wall_s": 1800.0}] * 3}
+    build._mark_partial(data)
+    assert data["partial"] == "partial: 3 of 205 cells" and data["training_hours"] == 1.5
+    data["cells_planned"] = 3
+    build._mark_partial(data)
+    assert "partial" not in data
+    data["partial"] = "partial: 3 of 205 cells"
+    ref = tmp_path / "ref.json"
+    ref.write_text(json.dumps(data))
+    spec = importlib.util.spec_from_file_location("compare_methods", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with pytest.raises(SystemExit, match="partial: 3 of 205 cells"):
+        mod.main(["--reference", str(ref), "--results", str(tmp_path / "r.jsonl"), "--methods", "darts"])

@@ -100,3 +100,14 @@ def test_seed_list_rule_reports_missing_and_refuses_replaced_seeds():
     # another budget's rows neither complete nor break this one
     assert stats.check_seed_list(rows, ["darts"], [1000, 1001, 1002], budget="paper") == {
         "darts": [1000, 1001, 1002]}
+
+
+@pytest.mark.requires("sklearn")
+def test_spearman_against_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(size=30), 1)
+    y = x + rng.normal(size=30)
+    assert stats.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert stats.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
