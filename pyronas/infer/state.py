@@ -55,6 +55,13 @@ class SearchState:
         metrics: per-epoch metrics rows (``metrics.json``).
         row: the metrics row of the epoch that is ending, during ``on_epoch_end``: a callback adds
             its numbers here (e.g. ``hessian_eig``); None otherwise.
+
+    A plug-in may read every field and call every method. It may change: ``row`` (add keys, during
+    ``on_epoch_end``); the structure of ``model``/``supernet``/``guide`` (``pyronas.nn.surgery``) followed
+    by ``rebuild_optimizers()``; the engine's objective (``svi.objective``). The runner owns and
+    checkpoints ``cfg``, the counters ``epoch``/``step``/``global_step``, ``history`` and ``metrics``: a
+    plug-in leaves them alone. Anything else a plug-in changes must come back on ``--resume`` through its
+    own ``state_dict``/``on_resume`` (``pyronas.callbacks.base.Callback``).
     """
 
     cfg: Config
@@ -75,10 +82,12 @@ class SearchState:
 
     @property
     def supernet(self) -> Supernet:
+        """The weight-sharing supernet (``model.supernet``)."""
         return self.model.supernet
 
     @property
     def objective(self) -> Objective:
+        """The engine's objective (``svi.objective``): the per-datum negative ELBO and its terms."""
         return self.svi.objective
 
     def rebuild_optimizers(self) -> None:
