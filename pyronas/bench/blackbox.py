@@ -25,6 +25,8 @@ class Trace:
 
     rows: list[int] = field(default_factory=list)
     observed: list[float] = field(default_factory=list)
+    # GP-BO only: (number of queries n, row of the noisy incumbent of the GP fitted on those n) per fit
+    incumbents: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, row: int, value: float) -> None:
         self.rows.append(int(row))
@@ -38,6 +40,18 @@ def best_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:
         if v > best_obs:
             best_obs, best_row = v, r
         out[t] = true_value[best_row]
+    return out
+
+
+def incumbent_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:
+    """After each query ``t``: ``true_value`` of the cell the search would return, the noisy incumbent of the
+    latest GP fitted on ``n <= t`` queries (``trace.incumbents``); the best observed cell before the first fit."""
+    out = best_so_far(trace, true_value)
+    fits = sorted(trace.incumbents)
+    for t in range(len(out)):
+        latest = [row for n, row in fits if n <= t + 1]
+        if latest:
+            out[t] = true_value[latest[-1]]
     return out
 
 
@@ -109,5 +123,8 @@ def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: 
         trace.add(row, value)
         return -float(np.log(100.0 - value)) if log_error else value
 
-    BayesOpt(get_space("nb201"), objective, BOConfig(budget=budget, **bo_settings), seed=seed).run()
+    bo = BayesOpt(get_space("nb201"), objective, BOConfig(budget=budget, **bo_settings), seed=seed)
+    bo.run()
+    row_of_arch = {ev.arch: row for ev, row in zip(bo.evaluations, trace.rows, strict=True)}
+    trace.incumbents = [(inc["n"], row_of_arch[inc["arch"]]) for inc in bo.incumbents]
     return trace

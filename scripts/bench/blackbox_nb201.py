@@ -58,10 +58,13 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")
+    wall = time.perf_counter() - start
     curve = bb.best_so_far(trace, table.mean)
-    return {"method": method, "dataset": table.dataset, "seed": seed, "budget": budget,
-            "wall_s": time.perf_counter() - start, "rows": trace.rows, "observed": trace.observed,
-            "best_so_far": curve.tolist(), "optimum": table.best}
+    out = {"method": method, "dataset": table.dataset, "seed": seed, "budget": budget, "wall_s": wall,
+           "rows": trace.rows, "observed": trace.observed, "best_so_far": curve.tolist(), "optimum": table.best}
+    if trace.incumbents:  # GP-BO: the cell it returns (noisy incumbent) after each query
+        out["incumbent_so_far"] = bb.incumbent_so_far(trace, table.mean).tolist()
+    return out
 
 
 def load_results(path: Path) -> list[dict]:
@@ -70,25 +73,46 @@ def load_results(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _mean_sd(v: list[float]) -> str:
+    return f"{np.mean(v):.2f} ± {np.std(v, ddof=1):.2f}"
+
+
+def _true_values(run: dict, queries: int) -> list[float]:
+    """True (seed-mean) values of the first ``queries`` queried cells of a run."""
+    table = load_table(run["dataset"])
+    return [float(table.mean[row]) for row in run["rows"][:queries]]
+
+
 def report(results: list[dict], png: str | None) -> str:
     """Markdown table of best-so-far validation accuracy (mean ± std over seeds) and the regret-curve PNG."""
     groups: dict[tuple[str, str], list[np.ndarray]] = {}
     optimum = {}
     walls: dict[tuple[str, str], list[float]] = {}
+    runs: dict[tuple[str, str], list[dict]] = {}
     for r in results:
         groups.setdefault((r["dataset"], r["method"]), []).append(np.array(r["best_so_far"]))
         walls.setdefault((r["dataset"], r["method"]), []).append(r["wall_s"])
+        runs.setdefault((r["dataset"], r["method"]), []).append(r)
         optimum[r["dataset"]] = r["optimum"]
+    last = CHECKPOINTS[-1]
     lines = ["| dataset (validation) | method | seeds | " + " | ".join(f"{c} queries" for c in CHECKPOINTS)
-             + " | wall s / run |", "|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|"]
+             + f" | optimum by {last}: queried / best observed / returned (GP incumbent) | returned cell at 100 / "
+             f"{last} (GP-BO) | wall s / run (median) |", "|---|---|---|" + "---|" * len(CHECKPOINTS) + "---|---|---|"]
     for (ds, m), curves in sorted(groups.items()):
         c = np.stack(curves)
         cells = [f"{c[:, k - 1].mean():.2f} ± {c[:, k - 1].std(ddof=1) if len(c) > 1 else 0:.2f}"
                  if c.shape[1] >= k else "—" for k in CHECKPOINTS]
+        rs, opt = runs[(ds, m)], optimum[ds]
+        queried = sum(any(abs(v - opt) < 1e-9 for v in _true_values(r, last)) for r in rs)
+        found = sum(abs(r["best_so_far"][last - 1] - opt) < 1e-9 for r in rs if len(r["best_so_far"]) >= last)
+        inc = [r["incumbent_so_far"] for r in rs if "incumbent_so_far" in r]
+        returned = (f"{sum(abs(x[last - 1] - opt) < 1e-9 for x in inc)} of {len(inc)}" if inc else "—")
+        inc_cells = " / ".join(_mean_sd([x[k - 1] for x in inc]) for k in (100, last)) if len(inc) > 1 else "—"
         lines.append(f"| {LABELS.get(ds, ds)} | {m} | {len(c)} | " + " | ".join(cells)
-                     + f" | {np.median(walls[(ds, m)]):.1f} |")
+                     + f" | {queried} / {found} / {returned} of {len(rs)} | {inc_cells} | "
+                     f"{np.median(walls[(ds, m)]):.1f} |")
     for ds, opt in sorted(optimum.items()):
-        lines.append(f"| {LABELS.get(ds, ds)} | optimum | — | {opt:.2f} | | | | |")
+        lines.append(f"| {LABELS.get(ds, ds)} | optimum | — | {opt:.2f} |" + " |" * (len(CHECKPOINTS) + 2))
     if png:
         import matplotlib
 

@@ -145,3 +145,17 @@ def test_bayesian_optimisation_log_error_warps_what_the_gp_sees_not_the_trace(ta
     trace = bb.bayesian_optimisation(shifted, 7, seed=1, log_error=True, n_init=5, kernel="hamming", map_steps=10)
     assert all(v in shifted.val_acc[r] for r, v in zip(trace.rows, trace.observed, strict=True))
     assert seen == pytest.approx([-np.log(100.0 - v) for v in trace.observed])
+
+
+def test_incumbent_so_far_follows_the_latest_fit():
+    true = np.array([1.0, 5.0, 3.0, 4.0, 2.0])
+    trace = bb.Trace(rows=[0, 4, 2, 1, 3], observed=[1.1, 2.5, 2.9, 4.8, 4.1], incumbents=[(3, 4), (4, 1), (5, 2)])
+    assert list(bb.best_so_far(trace, true)) == [1.0, 2.0, 3.0, 5.0, 5.0]
+    # before the first fit (n = 3) the best observed; then the incumbent of the fit on n <= t queries
+    assert list(bb.incumbent_so_far(trace, true)) == [1.0, 2.0, 2.0, 5.0, 3.0]
+
+
+def test_bayesian_optimisation_records_the_gp_incumbents(table, one_thread):
+    trace = bb.bayesian_optimisation(table, 7, seed=0, n_init=5, map_restart=False, map_steps=10)
+    assert [n for n, _ in trace.incumbents] == [5, 6, 7]  # one per proposal, and the final one
+    assert all(row in trace.rows[:n] for n, row in trace.incumbents)
