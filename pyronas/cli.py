@@ -19,19 +19,24 @@ log = logging.getLogger("pyronas")
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    for old in [h for h in log.handlers if getattr(h, "pyronas_cli", False)]:  # main() called again in-process
+        log.removeHandler(old)
     handler = logging.StreamHandler()
+    handler.pyronas_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.setLevel(level)  # the console follows --quiet/--verbose; the run's log file keeps INFO
     log.addHandler(handler)
     log.setLevel(min(level, logging.INFO))
 
 
-def _require_run_dir(path: str):
-    """``--resume`` must name an existing run folder."""
+def _require_run_dir(path: str, config_name: str = "config.yaml"):
+    """``--resume`` must name an existing run folder holding its config (checked before anything is written)."""
     from pathlib import Path
 
     if not Path(path).is_dir():
         raise ConfigError(f"--resume: {path} is not a run folder")
+    if not (Path(path) / config_name).is_file():
+        raise ConfigError(f"--resume: {path} holds no {config_name}: not a pyronas run folder of this command")
     return Path(path)
 
 
@@ -39,9 +44,11 @@ def _config_and_run_dir(args: argparse.Namespace):
     """The config (``--config`` + ``--set``, or the run's own with ``--resume``) and the run folder."""
     from pathlib import Path
 
+    from pyronas.runfolder import load_folder_config
+
     if args.resume:
         _require_run_dir(args.resume)
-        return load_config(Path(args.resume) / "config.yaml", args.set), args.resume
+        return load_folder_config(load_config, Path(args.resume) / "config.yaml", args.set), args.resume
     if not args.config:
         raise ConfigError("--config: a config file is required (or --resume RUN_DIR)")
     cfg = load_config(args.config, args.set)
@@ -49,13 +56,27 @@ def _config_and_run_dir(args: argparse.Namespace):
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    """``pyronas search``: an architecture search from a config (or ``--resume`` a run)."""
-    from pyronas.infer import run_search
+    """``pyronas search``: an architecture search from a config (or ``--resume`` a run).
 
-    cfg, out = _config_and_run_dir(args)
-    genotype = run_search(cfg, out, resume=bool(args.resume), progress_bar=not args.quiet)
-    print(f"genotype: {genotype}")
-    print(f"run folder: {out}")
+    With ``--resume`` the folder is locked and logged before its config is read, so a failed resume is
+    the last line of its ``search.log``."""
+    from pyronas.infer import run_search
+    from pyronas.runfolder import writing
+
+    if args.resume:
+        run = _require_run_dir(args.resume)
+        with writing(run, "search.log", resume=True, kind="search"):
+            cfg, out = _config_and_run_dir(args)
+            genotype = run_search(cfg, out, resume=True, progress_bar=not args.quiet)
+    else:
+        from pyronas.preflight import preflight
+
+        cfg, out = _config_and_run_dir(args)
+        preflight(cfg, log_notes=False)  # a bad config fails here, before the run folder is made (notes: its log)
+        genotype = run_search(cfg, out, progress_bar=not args.quiet, overwrite=args.overwrite)
+    from pyronas.summary import search_summary
+
+    print(search_summary(out, genotype))  # the cell, its accuracies (NB201: transfer) and where the files are
     return 0
 
 
@@ -63,6 +84,8 @@ def cmd_bo(args: argparse.Namespace) -> int:
     """``pyronas bo``: Bayesian-optimisation NAS baseline (GP surrogate, EI/PI/UCB) from the ``bo:`` section."""
     from pyronas.bo.loop import run_bo
 
+    if args.overwrite:
+        raise ConfigError("--overwrite: not supported by bo; delete the folder or choose another --out")
     cfg, out = _config_and_run_dir(args)
     genotype = run_bo(cfg, out, resume=bool(args.resume))
     print(f"genotype: {genotype}")
@@ -74,20 +97,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     """``pyronas train``: retrain a found genotype from scratch (pyronas.train.protocol)."""
     from pathlib import Path
 
+    from pyronas.runfolder import load_folder_config, writing
+    from pyronas.runtime import set_threads
     from pyronas.train.config import load_train_config
     from pyronas.train.protocol import load_genotype, run_train
+    from pyronas.train.trainer import CHECKPOINT
+
+    set_threads()  # $OMP_NUM_THREADS, else half the CPUs (at most 4)
 
     if args.resume:
-        run = _require_run_dir(args.resume)
-        cfg = load_train_config(run / "train_config.yaml", args.set)
-        genotype, out = load_genotype(run), run
+        run = out = _require_run_dir(args.resume, "train_config.yaml")
+        with writing(run, "train.log", resume=True, kind="train"):
+            cfg = load_folder_config(load_train_config, run / "train_config.yaml", args.set)
+            genotype = load_genotype(run)
+            if not (run / CHECKPOINT).is_file():
+                raise ConfigError(
+                    f"--resume: {run / CHECKPOINT} does not exist (the retraining stopped before its first "
+                    f"epoch ended): nothing to resume; start it again with `pyronas train --config "
+                    f"{run / 'train_config.yaml'} --genotype {run / 'genotype.json'} --out {run} --overwrite`"
+                )
+            result = run_train(cfg, genotype, run, resume=True, progress=not args.quiet)
     else:
         if not args.config or not args.genotype:
             raise ConfigError("--genotype and --config are required (or --resume RUN_DIR)")
         cfg = load_train_config(args.config, args.set)
         genotype = load_genotype(args.genotype)
         out = Path(args.out or cfg.output.dir or Path("runs") / cfg.name)
-    result = run_train(cfg, genotype, out, resume=bool(args.resume), progress=not args.quiet)
+        result = run_train(cfg, genotype, out, progress=not args.quiet, overwrite=args.overwrite)
     print(f"genotype: {genotype}")
     print(f"test accuracy {result.test_acc:.4f}, params {result.params_M:.3f} M, MACs {result.macs_M:.2f} M")
     print(f"metrics: {out / 'train_metrics.json'}")
@@ -170,6 +206,7 @@ def _export_parser(sub) -> None:
     p.add_argument("run", metavar="RUN_DIR", help="`pyronas train` folder (trained weights) or search/bo run folder")
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", help="output file (default RUN_DIR/network.<pt2|onnx|pt>)")
+    _import_args(p)
     p.set_defaults(func=cmd_export)
 
 
@@ -180,6 +217,17 @@ def _config_args(p: argparse.ArgumentParser, config_help: str, resume: bool = Tr
     p.add_argument("--out", help="run folder (default: output.dir or runs/<name>)")
     if resume:
         p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+        p.add_argument("--overwrite", action="store_true",
+                       help="start afresh in an --out that already holds a run (deletes that run's files)")
+        _import_args(p)
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    """--imports / --trust-imports of the commands that read a run folder (its config's ``imports:``)."""
+    p.add_argument("--imports", nargs="+", default=[], metavar="MODULE",
+                   help="plug-in modules the run folder's config names that you allow to be imported")
+    p.add_argument("--trust-imports", action="store_true",
+                   help="import every plug-in module the run folder's config names (only for folders you trust)")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -199,6 +247,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``pyronas`` argument parser with every sub-command."""
     parser = argparse.ArgumentParser(prog="pyronas", description="Bayesian differentiable NAS as Pyro programs")
     parser.add_argument("--quiet", action="store_true", help="only warnings and errors, no progress bar")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -207,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("search", help="run an architecture search from a YAML config")
     _config_args(p, "YAML config file")
     p.set_defaults(func=cmd_search)
+
 
     p = sub.add_parser("bo", help="Bayesian-optimisation NAS baseline (GP surrogate) from a YAML config")
     _config_args(p, "YAML config file (section bo:)")
@@ -243,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (run i uses seed + i)")
     p.add_argument("--edges", nargs="+", metavar="EDGE", help="edges for the anytime plot, e.g. 2<-0 (default all)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    _import_args(p)
     p.set_defaults(func=cmd_diagnose)
 
     _export_parser(sub)
@@ -250,10 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``pyronas`` command; returns the exit code (2: config or data error, 1: runtime failure, 130: Ctrl-C)."""
+    from pyronas.runfolder import allow_imports
+
     args = build_parser().parse_args(argv)
     _setup_logging(args)
     try:
-        return args.func(args)
+        with allow_imports(getattr(args, "imports", ()), getattr(args, "trust_imports", False)):
+            return args.func(args)
     except PyronasError as e:  # the project's own errors name the key or file to fix; anything else is a bug
         log.debug("%s", type(e).__name__, exc_info=True)  # --verbose shows where it came from
         print(f"error: {e}", file=sys.stderr)

@@ -66,6 +66,9 @@ class RuntimeConfig:
     #: Recompute each search cell's activations in the backward pass instead of storing them: less memory, about one
     #: more forward pass.
     checkpoint_cells: bool = False
+    #: torch CPU threads (``pyronas.runtime.set_threads``): null = $OMP_NUM_THREADS if set, else half the
+    #: CPUs this process may use, at most 4 (torch's own default, every core, oversubscribes a shared machine)
+    threads: int | None = None
 
 
 @dataclass

@@ -9,6 +9,8 @@ exception is a bug and keeps its traceback.
 * ``RegistryError``       -- an unknown or clashing name of an extension point;  exit 2
 * ``DataError``           -- a dataset file missing or unreadable (names the path); exit 2
 * ``UnsafeCheckpointError`` -- a checkpoint that could execute code when loaded; exit 2
+* ``RunFolderError``      -- a run folder that cannot be used as asked (damaged checkpoint, nothing to
+  resume, another writer holds it, already holds a run, not writable); names the file and the fix; exit 2
 * ``NonFiniteLossError``  -- the loss became NaN/Inf during a run;               exit 1
 
 The built-in bases are kept (``ConfigError`` is a ``ValueError``, ``DataError`` a ``RuntimeError``)
@@ -23,6 +25,7 @@ __all__ = [
     "NonFiniteLossError",
     "PyronasError",
     "RegistryError",
+    "RunFolderError",
     "UnsafeCheckpointError",
 ]
 
@@ -52,6 +55,14 @@ class DataError(PyronasError, RuntimeError):
 
 class UnsafeCheckpointError(PyronasError, RuntimeError):
     """A checkpoint holds something other than tensors and plain types (it could run code when unpickled)."""
+
+    exit_code = 2
+
+
+class RunFolderError(PyronasError, RuntimeError):
+    """A run folder cannot be used as asked: a damaged checkpoint, nothing to resume, another writer
+    holds its lock, a fresh run into a folder that already holds one, an unwritable path. The message
+    names the file and the fix."""
 
     exit_code = 2
 

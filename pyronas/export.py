@@ -29,9 +29,10 @@ import torch
 
 from pyronas.config import ConfigError, load_config
 from pyronas.data.datasets import NUM_CLASSES, STATS
-from pyronas.io import atomic_write_text, load_checkpoint, save_checkpoint
+from pyronas.io import atomic_write_text, check_shapes, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network
 from pyronas.nn.spaces import Genotype
+from pyronas.runfolder import load_folder_config
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +98,9 @@ def _read_genotype(run: Path) -> Genotype:
     path = run / "genotype.json"
     if not path.is_file():
         raise ExportError(f"{run}: no genotype.json (not a finished search, bo or train run folder)")
-    try:
-        return Genotype.load(path)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ExportError(f"{path}: not a genotype ({e})") from None
+    from pyronas.train.protocol import load_genotype
+
+    return load_genotype(path)  # checked against its space: a truncated file or an unknown op is one line
 
 
 def load_run_network(run_dir: str | os.PathLike, seed: int = 0) -> RunNetwork:
@@ -116,7 +116,7 @@ def load_run_network(run_dir: str | os.PathLike, seed: int = 0) -> RunNetwork:
         net, args, shape = _train_network(run, genotype)
         trained = True
     elif (run / "config.yaml").is_file():
-        cfg = load_config(run / "config.yaml")
+        cfg = load_folder_config(load_config, run / "config.yaml")  # its imports: only if the user allowed them
         shape = _input_shape(cfg.data)
         sc = cfg.supernet
         args = {"space": genotype.space, "C": sc.C, "layers": sc.layers, "in_channels": shape[0],
@@ -135,14 +135,19 @@ def _train_network(run: Path, genotype: Genotype) -> tuple[Network, dict[str, An
     from pyronas.train.config import load_train_config
     from pyronas.train.trainer import CHECKPOINT, build_network
 
-    cfg = load_train_config(run / "train_config.yaml")
+    cfg = load_folder_config(load_train_config, run / "train_config.yaml")
     ckpt = run / CHECKPOINT
     if not ckpt.is_file():
         raise ExportError(f"{run}: no {CHECKPOINT} (the retraining has not finished an epoch)")
     shape = _input_shape(cfg.data)
     num_classes = NUM_CLASSES[cfg.data.name]
     trained = build_network(genotype, cfg.network, shape[0], num_classes)
-    state = load_checkpoint(ckpt, map_location="cpu")["net"]
+    saved = load_checkpoint(ckpt, map_location="cpu")
+    if not isinstance(saved, dict) or "net" not in saved:
+        raise ExportError(f"{ckpt}: not a retraining checkpoint (no 'net' state)")
+    state = saved["net"]
+    if not cfg.bayesian.enabled:
+        check_shapes(state, trained.state_dict(), ckpt, "net")
     if cfg.bayesian.enabled:
         bayes = BayesianNetwork(trained, cfg.bayesian.log_sigma2, cfg.bayesian.threshold)
         bayes.load_state_dict(state)

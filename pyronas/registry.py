@@ -35,7 +35,9 @@ import importlib
 import importlib.metadata
 import inspect
 import logging
+import os
 import pkgutil
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -150,6 +152,7 @@ class Registry(Generic[T]):
 
     # --- look-up ----------------------------------------------------------------------------------
     def files(self) -> list[str]:
+        """Names of the modules of this registry's package (one file per entry, e.g. models/*.py)."""
         if self.package is None:
             return []
         path = importlib.import_module(self.package).__path__
@@ -233,12 +236,15 @@ class Registry(Generic[T]):
         return len(self.names())
 
     def keys(self) -> list[str]:
+        """Every known name (as ``names()``)."""
         return self.names()
 
     def items(self) -> list[tuple[str, T]]:
+        """``(name, entry)`` for every known name."""
         return [(n, self.get(n)) for n in self.names()]
 
     def values(self) -> list[T]:
+        """Every known entry."""
         return [self.get(n) for n in self.names()]
 
 
@@ -339,9 +345,31 @@ def load_plugins() -> None:
 
 
 def import_modules(modules: Sequence[str], key: str = "imports") -> None:
-    """Import the plug-in modules of config key ``key`` (their ``register`` calls run on import)."""
-    for i, name in enumerate(modules):
-        try:
-            importlib.import_module(name)
-        except ImportError as e:
-            raise ConfigError(f"{key}[{i}]: cannot import {name!r}: {e}") from e
+    """Import the plug-in modules of config key ``key`` (their ``register`` calls run on import).
+
+    The current directory is never what makes such an import succeed: the entry that Python puts
+    first on ``sys.path`` implicitly (``''`` for ``python -c`` and the REPL, the current folder for
+    ``python -m pyronas``) is left out while they import, so a file ``evil.py`` in a run folder one
+    ``cd``-ed into cannot stand in for a plug-in. A folder the user puts on ``PYTHONPATH`` (``.``
+    included) or installs (``pip install -e``) is searched as usual."""
+    saved = list(sys.path)
+    sys.path[:] = _without_implicit_cwd(sys.path)
+    try:
+        for i, name in enumerate(modules):
+            try:
+                importlib.import_module(name)
+            except ImportError as e:
+                raise ConfigError(f"{key}[{i}]: cannot import {name!r}: {e} (plug-ins are imported from "
+                                  "installed packages and PYTHONPATH, never from the current folder)") from e
+    finally:
+        sys.path[:] = saved
+
+
+def _without_implicit_cwd(path: Sequence[str]) -> list[str]:
+    """``sys.path`` without its implicit first entry when that is the current folder (``''`` or its
+    absolute path), and without any other ``''``; entries given on ``PYTHONPATH`` stay."""
+    cwd = os.path.realpath(os.getcwd())
+    out = list(path)
+    if out and (out[0] == "" or os.path.realpath(out[0]) == cwd):
+        out = out[1:]
+    return [p for p in out if p != ""]

@@ -28,15 +28,40 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from pyronas.errors import ConfigError
+
 if TYPE_CHECKING:
     from pyronas.config import RuntimeConfig
 
-__all__ = ["LossScaler", "Runtime"]
+__all__ = ["LossScaler", "Runtime", "default_threads", "set_threads"]
 
 log = logging.getLogger(__name__)
 
 LEVELS = ("weights", "arch")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def default_threads() -> int:
+    """torch's CPU thread count when the config gives none: ``$OMP_NUM_THREADS`` when set, else half the
+    CPUs this process may run on (``os.sched_getaffinity``), at least 1 and at most 4. torch's own
+    default (one thread per core) oversubscribes a machine others use too: one tiny search epoch took
+    28.9 s with it on a busy 2-core machine and 0.30 s with one thread (issue 30)."""
+    env = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cpus // 2))
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op CPU threads to ``threads`` (``None``: ``default_threads()``); returns the count.
+    The ``runtime.threads`` config key."""
+    n = default_threads() if threads is None else int(threads)
+    if n < 1:
+        raise ConfigError(f"runtime.threads: must be >= 1 or null (default), got {threads}")
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+    return n
 
 
 class LossScaler:
@@ -65,6 +90,8 @@ class LossScaler:
         return out
 
     def update(self) -> None:
+        """After a step: scale × ``backoff_factor`` on an overflow, × ``growth_factor`` after ``growth_interval`` clean
+        steps."""
         if self.found_inf:
             self.scale *= self.backoff_factor
             self.growth_tracker = 0
@@ -75,9 +102,11 @@ class LossScaler:
                 self.growth_tracker = 0
 
     def state_dict(self) -> dict[str, float | int]:
+        """The scale and growth counter, for the checkpoint."""
         return {"scale": self.scale, "growth_tracker": self.growth_tracker}
 
     def load_state_dict(self, state: dict[str, float | int]) -> None:
+        """Restore the scale and growth counter."""
         self.scale, self.growth_tracker = float(state["scale"]), int(state["growth_tracker"])
 
 
@@ -129,6 +158,7 @@ class Runtime:
                    auto(cfg.cudnn_benchmark, True), cfg.deterministic, cfg.checkpoint_cells, cfg.compile_backend)
 
     def describe(self) -> dict[str, object]:
+        """The resolved options as a plain dict (logged at the start of a run)."""
         return {"device": str(self.device), "amp": self.amp, "channels_last": self.channels_last,
                 "compile": self.compile, "cudnn_benchmark": self.cudnn_benchmark,
                 "deterministic": self.deterministic, "checkpoint_cells": self.checkpoint_cells}
@@ -136,6 +166,7 @@ class Runtime:
     # --- the contract ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def autocast(self) -> Iterator[None]:
+        """Autocast to the configured precision around a forward pass (nothing when ``amp`` is off)."""
         if self.amp == "off":
             yield
             return
@@ -189,15 +220,18 @@ class Runtime:
         return module
 
     def prepare_batch(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch in the configured memory format (channels-last for 4-d images when on)."""
         if self.channels_last and x.dim() == 4:
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
     # --- checkpoints ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, dict[str, float | int]]:
+        """Every level's loss-scaler state, for the checkpoint."""
         return {level: s.state_dict() for level, s in self.scalers.items()}
 
     def load_state_dict(self, state: dict[str, dict[str, float | int]]) -> None:
+        """Restore the loss scalers of the levels this runtime has."""
         for level, s in state.items():
             if level in self.scalers:
                 self.scalers[level].load_state_dict(s)

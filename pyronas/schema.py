@@ -135,6 +135,9 @@ def load_into(cls: type, path: str | Path | None = None, overrides: list[str] | 
             raw = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config file {p}: expected a mapping of sections (name:, space:, ...), "
+                              f"got a {type(raw).__name__}")
     raw.update(data)
     for key, value in parse_overrides(overrides or []):
         _set_path(raw, key, value)

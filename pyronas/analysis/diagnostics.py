@@ -165,6 +165,7 @@ def write_netcdf(idata: az.InferenceData, path: str | os.PathLike) -> Path:
 
 
 def read_netcdf(path: str | os.PathLike) -> az.InferenceData:
+    """Read an ``InferenceData`` written by ``diagnose`` (``posterior.nc``)."""
     return az.from_netcdf(str(path))
 
 
@@ -303,8 +304,8 @@ def load_search(run: str | os.PathLike):
 
     run = Path(run)
     if run.is_file():
-        return load_run(run.parent, checkpoint=run)
-    return load_run(run)
+        return load_run(run.parent, checkpoint=run, read_only=True)
+    return load_run(run, read_only=True)
 
 
 def diagnose_searches(

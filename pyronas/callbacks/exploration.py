@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from pyronas.callbacks.base import Callback
+from pyronas.io import append_jsonl, atomic_write_text, read_jsonl
 from pyronas.nn.spaces import Genotype, SearchSpace
 from pyronas.nn.supernet import Supernet
 
@@ -64,17 +65,19 @@ class Exploration(Callback):
         self.last_epoch = -1
 
     def on_epoch_end(self, search, epoch: int) -> None:
+        """Run the exploration study of the epoch (DrNAS sec. 4.4) and append it to exploration.jsonl."""
         self.last_epoch = epoch
         study = exploration_study(search.guide, search.supernet, search.space, self.num_samples, seed=epoch)
         study = {"epoch": epoch, **study}
         if search.out_dir is not None:
-            with open(Path(search.out_dir) / FILENAME, "a") as f:
-                f.write(json.dumps(study) + "\n")
+            append_jsonl(Path(search.out_dir) / FILENAME, study)
 
     def state_dict(self) -> dict:
+        """The last epoch studied."""
         return {"last_epoch": self.last_epoch}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the last epoch studied."""
         self.last_epoch = state["last_epoch"]
 
     def on_resume(self, search) -> None:
@@ -83,5 +86,5 @@ class Exploration(Callback):
         path = Path(search.out_dir) / FILENAME if search.out_dir is not None else None
         if path is None or not path.exists():
             return
-        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["epoch"] <= self.last_epoch]
-        path.write_text("".join(ln + "\n" for ln in lines))
+        rows = [r for r in read_jsonl(path) if r["epoch"] <= self.last_epoch]  # a torn last line is dropped
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))

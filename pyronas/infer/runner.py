@@ -34,20 +34,22 @@ from pyronas.distributed import (
     init_from_env,
     shard_batches,
 )
+from pyronas.errors import RunFolderError
 from pyronas.infer.build import build_guide, build_model, describe, make_objective
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
 from pyronas.infer.first_step import warn_if_kl_dominates
 from pyronas.infer.objectives import Objective
 from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide
 from pyronas.infer.state import SearchState, arch_parameters, weight_parameters
-from pyronas.io import atomic_write_json, atomic_write_text, load_checkpoint, save_checkpoint
+from pyronas.io import atomic_write_json, atomic_write_text, check_shapes, load_checkpoint, save_checkpoint
 from pyronas.nn.spaces import Genotype, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
 from pyronas.preflight import preflight
 from pyronas.progress import Progress
 from pyronas.rng import rng_state, seed_everything, set_rng_state
-from pyronas.runtime import Runtime
+from pyronas.runfolder import load_folder_config, writing
+from pyronas.runtime import Runtime, set_threads
 from pyronas.select.rules import select
 
 __all__ = ["CHECKPOINT", "NonFiniteLossError", "Search", "load_run", "run_search"]
@@ -91,6 +93,7 @@ class Search:
             device = torch.device("cuda", self.world.local_rank)
         out = Path(out_dir) if out_dir is not None and self.world.is_main else None
         seed_everything(cfg.seed + self.world.rank)  # per-rank guide noise; parameters are broadcast below
+        set_threads(cfg.runtime.threads)  # torch CPU threads: a default that does not oversubscribe
         space = get_space(cfg.space)
 
         dc = cfg.data
@@ -177,6 +180,7 @@ class Search:
 
     @property
     def objective(self) -> Objective:
+        """The engine's objective."""
         return self.svi.objective
 
     @objective.setter
@@ -185,13 +189,16 @@ class Search:
 
     @property
     def steps_per_epoch(self) -> int:
+        """Bilevel steps per epoch: one pass over the smaller split, capped by ``search.steps_per_epoch``."""
         n = min(len(self.weight_batches), len(self.arch_batches))  # one batch of each split per step
         return min(n, self.cfg.search.steps_per_epoch) if self.cfg.search.steps_per_epoch else n
 
     def op_probs(self) -> dict[str, torch.Tensor]:
+        """Expected mixing weights per edge over the full op set (``SearchState.op_probs``)."""
         return self.state.op_probs()
 
     def evaluate(self, data: Dataset, max_batches: int | None = None) -> dict[str, float]:
+        """Loss and accuracy on ``data`` with the posterior means (at most ``max_batches`` batches)."""
         return self.state.evaluate(data, max_batches)
 
     # --- the loop ----------------------------------------------------------------------------
@@ -308,6 +315,7 @@ class Search:
 
     # --- outputs and checkpoints -------------------------------------------------------------
     def write_outputs(self) -> None:
+        """Write history.json, metrics.json (and steps.json) to the run folder."""
         out = self.state.out_dir
         if out is None:
             return
@@ -339,11 +347,16 @@ class Search:
             "rng_ranks": all_gather_objects(rng_state(st.device), self.world) if self.world.active else [],
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], source: str | Path = "checkpoint") -> None:
+        """Continue from ``state`` (``state_dict()``); a model or guide tensor that does not fit the
+        network the config builds (after the callbacks' ``on_resume``, e.g. a progressive pruning) is a
+        ``RunFolderError`` naming ``source``, the parameter and both shapes."""
         st = self.state
         for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
             cb.load_state_dict(s)
             cb.on_resume(st)
+        check_shapes(state["model"], st.model.state_dict(), source, "model")
+        check_shapes(state["guide"], st.guide.state_dict(), source, "guide")
         st.model.load_state_dict(state["model"])
         st.guide.load_state_dict(state["guide"])
         st.rebuild_optimizers()
@@ -378,54 +391,98 @@ def _record(probs: dict[str, torch.Tensor]) -> dict[str, Any]:
     }
 
 
-def load_run(run_dir: str | Path, checkpoint: str | Path | None = None, data: Dataset | None = None) -> Search:
+def load_run(
+    run_dir: str | Path, checkpoint: str | Path | None = None, data: Dataset | None = None, read_only: bool = False
+) -> Search:
     """Rebuild a run's ``Search`` (config, supernet, model, guide, history) from its folder and
-    checkpoint, e.g. for diagnostics or to continue it. The checkpoint is read with
-    ``pyronas.io.load_checkpoint`` (tensors and plain types only)."""
+    checkpoint, e.g. for diagnostics (``read_only``: nothing is written to the folder, not even by a
+    callback's ``on_resume``) or to continue it. The checkpoint is read with
+    ``pyronas.io.load_checkpoint`` (tensors and plain types only); the config with
+    ``pyronas.runfolder.load_folder_config`` (its ``imports:`` only when the user allowed them). A
+    missing, damaged or foreign checkpoint is a ``RunFolderError`` naming the file and what to do."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunFolderError(f"{run_dir}: not a folder (give a run folder, or a checkpoint file inside one)")
     cfg_path = run_dir / "config.yaml"
     ckpt = Path(checkpoint) if checkpoint else run_dir / CHECKPOINT
-    for p in (cfg_path, ckpt):
-        if not p.exists():
-            raise FileNotFoundError(f"{p} does not exist: is {run_dir} a pyronas run folder?")
-    search = Search(load_config(cfg_path), run_dir, data=data)
-    search.load_state_dict(load_checkpoint(ckpt, map_location=search.device))
+    if not cfg_path.is_file():
+        raise RunFolderError(f"{run_dir}: no config.yaml: not a pyronas search run folder")
+    if not ckpt.exists():
+        raise RunFolderError(
+            f"{ckpt}: no checkpoint: the run stopped before the end of its first epoch, so there is nothing to "
+            f"load; start it again with `pyronas search --config {cfg_path} --out {run_dir} --overwrite`"
+        )
+    state = load_checkpoint(ckpt)  # a damaged file fails here, before the data and supernet are built
+    cfg = load_folder_config(load_config, cfg_path)
+    search = Search(cfg, None if read_only else run_dir, data=data)
+    _check_checkpoint(state, search, ckpt)
+    try:
+        state = _to_device(state, search.device)
+        search.load_state_dict(state, ckpt)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+        raise RunFolderError(f"{ckpt}: damaged checkpoint or not one of this config "
+                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     return search
+
+
+_STATE_KEYS = ("epoch", "step_in_epoch", "global_step", "accum", "model", "guide", "opt_w", "opt_a",
+               "callbacks", "history", "step_history", "metrics", "best", "rng")
+
+
+def _check_checkpoint(state: Any, search: Search, ckpt: Path) -> None:
+    """The checkpoint is a search checkpoint (its tensors are checked in ``Search.load_state_dict``)."""
+    if not isinstance(state, dict):
+        raise RunFolderError(f"{ckpt}: not a search checkpoint (a {type(state).__name__}, not a mapping)")
+    missing = [k for k in _STATE_KEYS if k not in state]
+    if missing:
+        what = "a retraining checkpoint (pyronas train)" if "net" in state else "a damaged search checkpoint"
+        raise RunFolderError(f"{ckpt}: not a search checkpoint: no {', '.join(missing[:3])}"
+                             f"{', ...' if len(missing) > 3 else ''} (is it {what}?)")
+
+
+def _to_device(state: Any, device: torch.device) -> Any:
+    """Tensors of a loaded checkpoint moved to ``device`` (RNG states stay where they were saved)."""
+    if device.type == "cpu":
+        return state
+    return {k: v if k in ("rng", "rng_ranks") else _move(v, device) for k, v in state.items()}
+
+
+def _move(obj: Any, device: torch.device) -> Any:
+    if torch.is_tensor(obj):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _move(v, device) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_move(v, device) for v in obj]
+    return obj
 
 
 def run_search(
     cfg: Config, out_dir: str | Path | None = None, resume: bool = False, progress_bar: bool = True,
-    data: Dataset | None = None,
+    data: Dataset | None = None, overwrite: bool = False,
 ) -> Genotype:
     """Run a search from a config (the CLI's ``pyronas search``), logging into ``out_dir/search.log``.
 
-    Pyro's validation is off during the search (it checks every distribution's arguments on every
-    step) and restored afterwards."""
+    The folder is written under ``pyronas.runfolder.writing``: locked against a second writer; a fresh
+    run into a folder that holds one is refused unless ``overwrite`` (which deletes the old run's files
+    first); whatever stops the run is the last line of ``search.log``. ``resume`` continues from
+    ``checkpoint.pt`` (the folder's own config, see ``load_run``) and rewrites ``history.json`` and
+    ``metrics.json`` from it. Pyro's validation is off during the search (it checks every
+    distribution's arguments on every step) and restored afterwards."""
     out = Path(out_dir or cfg.output.dir or Path("runs") / cfg.name)
     world = current_world() if torch.distributed.is_initialized() else init_from_env(cfg.device)
     if not world.is_main:  # rank 0 alone logs, shows progress and writes the run folder
         with _quiet_logs():
             return _run(cfg, out, resume, progress_bar, data)
-    out.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out / "search.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("pyronas")
-    root.addHandler(handler)
-    level = root.level
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-    try:
+    with writing(out, "search.log", resume=resume, overwrite=overwrite, kind="search"):
         return _run(cfg, out, resume, progress_bar, data)
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
-        handler.close()
 
 
 def _run(cfg: Config, out: Path, resume: bool, progress_bar: bool, data: Dataset | None) -> Genotype:
     if resume:
         search = load_run(out, data=data)
         log.info("resuming %s at epoch %d step %d", out, search.epoch, search.step_in_epoch)
+        search.write_outputs()  # history.json / metrics.json as the checkpoint has them
     else:
         search = Search(cfg, out, data=data)
     with pyro.validation_enabled(False):

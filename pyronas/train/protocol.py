@@ -8,29 +8,86 @@ evaluation protocol, ``pyronas.train.trainer``) — with VINNAS' Bayesian weight
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
 
 from pyronas.config import ConfigError
 from pyronas.data.datasets import load_dataset
+from pyronas.io import atomic_write_text
 from pyronas.nn.spaces import Genotype
+from pyronas.runfolder import writing
 from pyronas.train.bayesian import BayesianNetwork, gamma_schedule
 from pyronas.train.config import TrainConfig
 from pyronas.train.trainer import CHECKPOINT, Trainer, TrainResult, build_network
 
-__all__ = ["load_genotype", "load_train_data", "run_train"]
+__all__ = ["check_genotype", "load_genotype", "load_train_data", "run_train"]
 
 
 def load_genotype(path: str | Path) -> Genotype:
-    """A genotype from a JSON file, or from ``genotype.json`` of a search run folder."""
+    """A genotype from a JSON file, or from ``genotype.json`` of a search run folder, checked against its
+    space (``check_genotype``); a truncated, empty or invalid file is a ``ConfigError`` naming it."""
     p = Path(path)
     if p.is_dir():
         p = p / "genotype.json"
     if not p.is_file():
         raise ConfigError(f"genotype: no genotype at {p} (expected a genotype JSON file or a search run folder)")
-    return Genotype.load(p)
+    try:
+        raw = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"genotype: {p} is not valid JSON ({e}); is it truncated? Take genotype.json "
+                          "of a finished search") from None
+    return check_genotype(raw, str(p))
+
+
+def check_genotype(raw: Any, where: str) -> Genotype:
+    """``Genotype.from_dict(raw)`` after checking that ``raw`` is a genotype of a known space: every cell
+    kind of the space, edges ``[op, i, j]`` with ``op`` one of the space's operations, ``0 <= i < j``,
+    ``j`` an intermediate node, every intermediate node fed (what ``Network`` builds). Raises
+    ``ConfigError`` starting with ``where`` (``genotype: <file>``)."""
+    from pyronas.nn.spaces import get_space
+
+    shape = 'expected {"space": ..., "cells": {kind: [[op, from, to], ...]}}'
+    if not isinstance(raw, dict) or not isinstance(raw.get("space"), str) or not isinstance(raw.get("cells"), dict):
+        raise ConfigError(f"genotype: {where}: not a genotype ({shape}, got {_brief(raw)})")
+    space = get_space(raw["space"], f"genotype: {where}: space")
+    missing = [k for k in space.cell_kinds if k not in raw["cells"]]
+    if missing:
+        raise ConfigError(f"genotype: {where}: no cell of kind {', '.join(missing)} (space {space.name} has "
+                          f"{', '.join(space.cell_kinds)})")
+    n_states = space.n_inputs + space.n_nodes
+    for kind, edges in raw["cells"].items():
+        if kind not in space.cell_kinds:
+            raise ConfigError(f"genotype: {where}: unknown cell kind {kind!r} (space {space.name} has "
+                              f"{', '.join(space.cell_kinds)})")
+        if not isinstance(edges, list) or not edges:
+            raise ConfigError(f"genotype: {where}: cell {kind!r} has no edges ({shape})")
+        for e in edges:
+            if not (isinstance(e, list | tuple) and len(e) == 3 and isinstance(e[0], str)
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in e[1:])):
+                raise ConfigError(f"genotype: {where}: edge {e!r} of cell {kind!r} is not [op, from, to]")
+            op, i, j = e
+            if op not in space.ops:
+                raise ConfigError(f"genotype: {where}: unknown operation {op!r} in cell {kind!r} "
+                                  f"(space {space.name}: {', '.join(space.ops)})")
+            if not (0 <= i < j and space.n_inputs <= j < n_states):
+                raise ConfigError(f"genotype: {where}: edge {list(e)} of cell {kind!r} does not fit space "
+                                  f"{space.name} (0 <= from < to, {space.n_inputs} <= to < {n_states})")
+        unfed = sorted(set(range(space.n_inputs, n_states)) - {e[2] for e in edges})
+        if unfed:
+            raise ConfigError(f"genotype: {where}: node(s) {unfed} of cell {kind!r} have no incoming edge")
+    try:
+        return Genotype.from_dict(raw)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ConfigError(f"genotype: {where}: not a genotype ({type(e).__name__}: {e})") from None
+
+
+def _brief(raw: Any) -> str:
+    text = json.dumps(raw) if not isinstance(raw, str) else repr(raw)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_train_data(cfg: TrainConfig) -> tuple[tuple[torch.Tensor, ...], int]:
@@ -51,8 +108,20 @@ def run_train(
     resume: bool = False,
     data: tuple[tuple[torch.Tensor, ...], int] | None = None,
     progress: bool | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
-    """Retrain ``genotype`` with ``cfg`` (continuing the checkpoint in ``out_dir`` when ``resume``)."""
+    """Retrain ``genotype`` with ``cfg`` (continuing the checkpoint in ``out_dir`` when ``resume``).
+
+    ``out_dir`` is written under ``pyronas.runfolder.writing`` (locked, logged to ``train.log``); a fresh
+    run into a folder that holds a retraining is refused unless ``overwrite``."""
+    if out_dir is None:
+        return _run_train(cfg, genotype, None, resume, data, progress)
+    with writing(out_dir, "train.log", resume=resume, overwrite=overwrite, kind="train", command="train"):
+        return _run_train(cfg, genotype, Path(out_dir), resume, data, progress)
+
+
+def _run_train(cfg: TrainConfig, genotype: Genotype, out_dir: Path | None, resume: bool,
+               data: tuple[tuple[torch.Tensor, ...], int] | None, progress: bool | None) -> TrainResult:
     tensors, num_classes = data if data is not None else load_train_data(cfg)
     train_cfg = cfg.train if progress is None else dataclasses.replace(cfg.train, progress=progress)
     build, regulariser = None, None
@@ -74,12 +143,10 @@ def run_train(
         tensorboard=cfg.output.tensorboard,
     )
     if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with open(Path(out_dir) / "train_config.yaml", "w") as f:
-            yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)
-        genotype.save(Path(out_dir) / "genotype.json")
-        if resume and (Path(out_dir) / CHECKPOINT).is_file():
-            trainer.resume(out_dir)
+        if resume and (out_dir / CHECKPOINT).is_file():
+            trainer.resume(out_dir)  # a damaged checkpoint fails here, before anything is rewritten
+        atomic_write_text(out_dir / "train_config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        genotype.save(out_dir / "genotype.json")
     return trainer.run()
 
 

@@ -23,7 +23,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from pyronas.data.augment import Augment
 from pyronas.distributed import average_gradients, broadcast_state, init_from_env
-from pyronas.io import atomic_write_json, load_checkpoint, save_checkpoint
+from pyronas.errors import NonFiniteLossError, RunFolderError
+from pyronas.io import atomic_write_json, check_shapes, load_checkpoint, save_checkpoint
 from pyronas.nn.network import Network, count_parameters
 from pyronas.nn.spaces import Genotype
 from pyronas.optim.schedules import cosine_annealing
@@ -33,6 +34,7 @@ from pyronas.train.config import NetworkSection, TrainSection
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "train_checkpoint.pt"
+_STATE_KEYS = ("net", "optimizer", "generator", "epoch", "history", "wall_time")
 METRICS = "train_metrics.json"
 
 
@@ -166,6 +168,7 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- state
     def state_dict(self) -> dict:
+        """Network, optimizer, RNG and progress, for the checkpoint."""
         return {
             "net": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -177,6 +180,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` returned."""
         self.net.load_state_dict(state["net"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
@@ -187,7 +191,17 @@ class Trainer:
         path = Path(path)
         if path.is_dir():
             path = path / CHECKPOINT
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        state = load_checkpoint(path, map_location=self.device)
+        if not isinstance(state, dict) or any(k not in state for k in _STATE_KEYS):
+            have = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise RunFolderError(f"{path}: not a retraining checkpoint (expected {', '.join(_STATE_KEYS)}; "
+                                 f"got {have}); delete it to start the retraining afresh")
+        check_shapes(state["net"], self.net.state_dict(), path, "net")
+        try:
+            self.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
+            raise RunFolderError(f"{path}: damaged retraining checkpoint ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0] if str(e) else ''})") from None
         logger.info("resumed %s at epoch %d", path, self.epoch)
 
     # ----------------------------------------------------------------------------- loop
@@ -199,6 +213,7 @@ class Trainer:
         return loss, logits
 
     def steps_per_epoch(self) -> int:
+        """Steps per epoch: one pass over the training images (per rank), capped by ``train.steps_per_epoch``."""
         steps = math.ceil(len(self.x_train) / (self.batch_size * self.world.size))
         return steps if self.cfg.steps_per_epoch is None else min(steps, self.cfg.steps_per_epoch)
 
@@ -225,7 +240,10 @@ class Trainer:
             if self.regulariser is not None:
                 loss = loss + self.regulariser(net, self.epoch + step / steps)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss at epoch {self.epoch}, step {step}")
+                ckpt = self.out_dir / CHECKPOINT if self.out_dir is not None else None
+                kept = ckpt if ckpt is not None and ckpt.exists() else "none"
+                raise NonFiniteLossError(f"the training loss became {loss.item()} at epoch {self.epoch}, "
+                                         f"step {step}; stopping. Last good checkpoint kept: {kept}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             average_gradients(net.parameters(), self.world)
