@@ -62,7 +62,7 @@ def refuse(*overrides: str) -> str:
         (["optim.arch.name=lion"], "optim.arch.name", "unknown optimizer"),
         # --- kl_scales keys against the model's sites ---
         (['objective.kl_scales={"alpah/": {weight: 0}}'], "objective.kl_scales.alpah/", "site groups: alpha/"),
-        (['objective.kl_scales={"w/": {weight: 1}}'], "objective.kl_scales.w/", "matches no latent site"),
+        (['objective.kl_scales={"weights/": {weight: 1}}'], "objective.kl_scales.weights/", "a typo?"),
         # --- layouts the space can build ---
         (["space=darts", "supernet.layers=2"], "supernet.layers", "no normal cell"),
         (["space=darts", "supernet.layout=RRR"], "supernet.layout", "no normal cell"),
@@ -100,6 +100,12 @@ def test_a_natural_gradient_optimizer_on_point_weights_is_a_note():
     assert len(notes) == 1 and notes[0].startswith("optim.weights.name 'vadam'") and "point estimates" in notes[0]
 
 
+def test_a_scale_of_a_group_the_model_lacks_is_a_note():
+    notes = check_config(load_config(overrides=['objective.kl_scales={"w/": {weight: 1}}']))
+    assert notes == ["objective.kl_scales.w/: this model has no such site (its groups: alpha/ (alpha/cell)); "
+                     "the entry has no effect"]
+
+
 def test_a_masked_prior_is_reported_in_the_log(caplog):
     """DrNAS' L2 anchor masks the Dirichlet KL on purpose; the log says the prior then has no effect."""
     cfg = load_config("configs/drnas_nb201_fmnist.yaml")
@@ -125,3 +131,16 @@ def test_a_search_refuses_before_reading_data(monkeypatch):
     tiny = Dataset(torch.randn(8, 1, 8, 8), torch.arange(8) % 2, 2)
     with pytest.raises(ConfigError, match="^optim.arch.name 'vadam'"):  # data brought by the caller: still checked
         runner.Search(cfg, data=tiny)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [("train.grad_clip=-1", "train.grad_clip"), ("train.steps_per_epoch=0", "train.steps_per_epoch"),
+     ("seed=-1", "seed"), ("train.momentum=1.0", "train.momentum"), ("train.weight_decay=-1", "train.weight_decay"),
+     ("data.portion=0.0001", "data.portion")],
+)
+def test_the_retraining_config_checks_the_same_keys_the_same_way(override, key):
+    from pyronas.train.config import load_train_config
+
+    with pytest.raises(ConfigError, match=f"^{key}: "):
+        load_train_config(overrides=[override])

@@ -13,7 +13,8 @@ untouched), so every check reads the declarations of the real classes:
 * ``optim.weights``: a natural-gradient optimizer on the weights is refused with a q(w) and warned about
   on point-estimate weights;
 * ``search.order: 2`` against the guide's ``supports_second_order``;
-* ``objective.kl_scales`` keys against the model's latent sites (a key matching no site is a typo);
+* ``objective.kl_scales`` keys against the site groups (``alpha/``, ``w/``): a key in neither is a typo; a key
+  of a group this model has no sites of is noted;
 * the macro layout against the space's cell kinds (every searched kind needs a cell).
 
 It returns notes for the log: a prior whose every site is masked by ``kl_scales`` has no effect (said
@@ -44,6 +45,7 @@ __all__ = ["check_config", "check_layout", "effective_scales", "site_groups"]
 log = logging.getLogger(__name__)
 
 WEIGHT_SITES = "w/"
+SITE_GROUPS = (f"{ALPHA}/", WEIGHT_SITES)  # the prefixes of the program's two groups of latent sites
 # input channels of each dataset, for the throwaway supernet (its weight-site names do not depend on them)
 IN_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "digits": 1, "cifar10": 3, "cifar100": 3}
 
@@ -170,13 +172,17 @@ def _check_kl_scales(cfg: Config, model: SupernetModel, guide: ArchGuide) -> lis
     groups = site_groups(model)
     sites = [s for g in groups.values() for s in g]
     known = "; ".join(f"{g} ({', '.join(s[:3])}{', ...' if len(s) > 3 else ''})" for g, s in groups.items())
-    for prefix in cfg.objective.kl_scales:
-        if not any(s.startswith(prefix) for s in sites):
-            raise ConfigError(
-                f"objective.kl_scales.{prefix}: matches no latent site of this model (a typo?); "
-                f"known site groups: {known}"
-            )
     notes = []
+    for prefix in cfg.objective.kl_scales:
+        if any(s.startswith(prefix) for s in sites):
+            continue
+        if any(g.startswith(prefix) or prefix.startswith(g) for g in SITE_GROUPS):  # a group this model lacks
+            notes.append(f"objective.kl_scales.{prefix}: this model has no such site (its groups: {known}); "
+                         "the entry has no effect")
+            continue
+        raise ConfigError(
+            f"objective.kl_scales.{prefix}: matches no latent site group (a typo?); known site groups: {known}"
+        )
     scales = effective_scales(cfg.objective.kl_scales, sites)
     for group, members in groups.items():
         used = {scales[s][0] for s in members if scales[s] is not None}
