@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pyronas.config import ConfigError, DataConfig, OutputConfig, device_check
+from pyronas.config import DataConfig, OutputConfig, data_checks, device_check, raise_first, seed_check
 from pyronas.schema import load_into
 from pyronas.train.bayesian import BayesianSection
 
@@ -102,15 +102,20 @@ class TrainConfig:
         t = self.train
         checks = [
             device_check(self.device),
-            ("data.portion", 0 < self.data.portion <= 1, "must be in (0, 1]"),
-            ("data.batch_size", self.data.batch_size > 0, "must be > 0"),
-            ("data.eval_batch_size", self.data.eval_batch_size > 0, "must be > 0"),
+            seed_check(self.seed),
+            *data_checks(self.data, splits=False),
             ("network.C", self.network.C > 0, "must be > 0"),
             ("network.layers", self.network.layers > 0, "must be > 0"),
             ("network.layout", self.network.layout is None or set(self.network.layout) <= set("NRB"), "only N, R, B"),
             ("train.epochs", t.epochs > 0, "must be > 0"),
-            ("train.lr", t.lr > 0, "must be > 0"),
+            ("train.lr", 0 < t.lr < 1, f"must be in (0, 1), got {t.lr}"),
             ("train.lr_min", 0 <= t.lr_min <= t.lr, "must be in [0, lr]"),
+            ("train.momentum", 0 <= t.momentum < 1, f"must be in [0, 1), got {t.momentum}"),
+            ("train.weight_decay", t.weight_decay >= 0, f"must be >= 0, got {t.weight_decay}"),
+            ("train.aux_weight", t.aux_weight >= 0, f"must be >= 0, got {t.aux_weight}"),
+            ("train.crop_padding", t.crop_padding >= 0, "must be >= 0"),
+            ("train.steps_per_epoch", t.steps_per_epoch is None or t.steps_per_epoch >= 1,
+             f"must be >= 1, or null for the whole training set, got {t.steps_per_epoch}"),
             ("train.drop_path_prob", 0 <= t.drop_path_prob < 1, "must be in [0, 1)"),
             ("train.label_smoothing", 0 <= t.label_smoothing < 1, "must be in [0, 1)"),
             ("train.erasing", 0 <= t.erasing <= 1, "must be in [0, 1]"),
@@ -120,9 +125,7 @@ class TrainConfig:
             ("bayesian.gamma", self.bayesian.gamma >= 0, "must be >= 0"),
             ("bayesian.start_epoch", self.bayesian.start_epoch >= 0, "must be >= 0"),
         ]
-        for key, ok, msg in checks:
-            if not ok:
-                raise ConfigError(f"{key}: {msg}")
+        raise_first(checks)
         return self
 
     def to_dict(self) -> dict:
