@@ -125,6 +125,7 @@ class AutoAlphaGuide(AlphaGuide):
 
     # --- AlphaGuide interface ------------------------------------------------------------
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, n_data: int) -> dict[str, torch.Tensor]:
+        """Run the autoguide: one draw of every α site from q (its Pyro parameters local to this module)."""
         with pyro.settings.context(module_local_params=True), _PrefixAuxiliary():
             return self.auto()
 

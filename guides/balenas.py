@@ -70,8 +70,10 @@ class BalenasGuide(AlphaGuide):
         return self._optimizer.sigma(mu)
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """q(α) = N(μ, σ²) per cell kind, σ from Variational Adam's precision (BaLeNAS eq. 13-18)."""
         return dist.Normal(self.mu[kind], self.scale(kind)).to_event(2)
 
     @torch.no_grad()
     def loc_scale(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """(μ, σ) per cell kind, detached copies (for ``loc`` selection)."""
         return {k: (mu.detach().clone(), self.scale(k).clone()) for k, mu in self.mu.items()}

@@ -19,8 +19,10 @@ class DeltaGuide(AlphaGuide):
         )
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """The point mass δ(α̂) of DARTS at the current α̂ of ``kind``."""
         return dist.Delta(self.alpha[kind], event_dim=2)
 
     @torch.no_grad()
     def op_probs(self, num_samples: int = 1) -> dict[str, torch.Tensor]:
+        """softmax(α̂) per edge (exact: a point mass has nothing to average)."""
         return {k: self.to_weights(a) for k, a in self.alpha.items()}

@@ -41,6 +41,7 @@ class DirichletGuide(AlphaGuide):
         return F.elu(self.eta[kind]) + 1.0
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """q(θ) = Dir(β) per edge, β = ELU(η) + 1 (DrNAS eq. 3), pathwise-differentiable samples."""
         return dist.Dirichlet(self.beta(kind)).to_event(1)
 
     @torch.no_grad()

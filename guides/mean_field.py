@@ -42,6 +42,7 @@ class MeanFieldAlphaGuide(AlphaGuide):
         )
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """q(α) = N(μ_α, σ_α²), fully factorised (VINNAS)."""
         loc = self.alpha_loc[kind]
         return dist.Normal(loc, (0.5 * self.alpha_log_sigma2[kind]).exp()).to_event(2)
 
@@ -65,6 +66,7 @@ class MeanFieldWeightGuide(WeightGuide):
         self.weights = NormalWeights({n: model.supernet.get_parameter(n) for n in self.weight_sites}, log_sigma2)
 
     def sample(self) -> dict[str, torch.Tensor]:
+        """One draw of every Bayesian weight from q(w), ``{site: tensor}``."""
         return self.weights.sample()
 
 

@@ -151,6 +151,7 @@ class VIMGuide(AlphaGuide):
 
     # --- AlphaGuide interface ----------------------------------------------------------------
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """q(A): N(μ_φ(ε), σ²) from the generator, or a point mass for the point variant (VIM-NAS)."""
         mu = self.mu(kind)
         if self.point:
             return dist.Delta(mu, event_dim=2)
@@ -167,6 +168,7 @@ class VIMGuide(AlphaGuide):
 
     @torch.no_grad()
     def loc_scale(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+        """(μ_φ, σ) per cell kind; None for the point variant (no spread to select by)."""
         if self.point:
             return None
         return {k: (self.mu(k), self.sigma(k)) for k in self.arch_shapes}

@@ -29,6 +29,7 @@ class DirichletPrior(AlphaPrior):
         self.concentration = float(concentration)
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """p(θ) = Dir(c·1) per edge (DrNAS: c = 1, the uniform distribution on the simplex)."""
         shape = self.arch_shapes[kind]
         return dist.Dirichlet(torch.full(shape, self.concentration, device=self.device)).to_event(1)
 

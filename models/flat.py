@@ -16,4 +16,5 @@ class FlatPrior(AlphaPrior):
     """p(α) ∝ 1 on R^{edges x ops} for every cell kind."""
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """The improper uniform density on α (DARTS: the loss is the likelihood alone)."""
         return dist.ImproperUniform(constraints.real, (), self.arch_shapes[kind])

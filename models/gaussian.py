@@ -32,5 +32,6 @@ class GaussianPrior(AlphaPrior):
             self.register_buffer(f"_zeros_{kind}", torch.zeros(shape), persistent=False)
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """p(α) = N(0, I/δ) (BaLeNAS eq. 5)."""
         loc = getattr(self, f"_zeros_{kind}")
         return dist.Normal(loc, torch.full_like(loc, 1.0 / math.sqrt(self.delta))).to_event(2)

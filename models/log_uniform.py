@@ -54,6 +54,7 @@ class LogUniformAlphaPrior(AlphaPrior):
                 log.warning("zero-op clipping disabled: edges do not all carry the full op set")
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """The improper log-uniform prior p(α) ∝ 1/|α| (VINNAS' ARD prior)."""
         return LogUniform(self.arch_shapes[kind]).to_event(2)
 
     def to_weights(self, alpha: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,8 @@ from pyronas.schema import load_into
 
 @dataclass
 class SupernetConfig:
+    """The ``supernet`` section: size and shape of the weight-sharing supernet."""
+
     #: Initial channel count of the supernet (NAS-Bench-201 and the DARTS papers search with 16).
     C: int = 16
     #: Cells per stage on NAS-Bench-201 (3 stages joined by residual blocks), or the total number of cells in the
@@ -73,136 +75,144 @@ class RuntimeConfig:
 
 @dataclass
 class DataConfig:
-    name: Literal["fashion_mnist", "mnist", "cifar10", "cifar100", "digits"] = "fashion_mnist"
-    root: str | None = None
-    download: bool = False
+    """The ``data`` section: dataset, image size, batch sizes and the bilevel split."""
+
     #: Dataset, read from local files (pyronas.data.datasets): Fashion-MNIST and MNIST from Debian's packages,
     #: CIFAR-10/100 from `root`, scikit-learn's 8x8 digits.
-    portion: float = 1.0
+    name: Literal["fashion_mnist", "mnist", "cifar10", "cifar100", "digits"] = "fashion_mnist"
     #: Folder holding the dataset files (CIFAR: the folder of cifar-10-batches-py); null: the default location of
     #: pyronas.data.datasets.default_root.
-    split: float = 0.5
+    root: str | None = None
     #: Let torchvision download CIFAR into `root` when it is missing (needs network access).
-    batch_size: int = 64
+    download: bool = False
     #: Fraction of the training images used; the search cuts it into the weight and architecture splits.
-    eval_batch_size: int = 256
+    portion: float = 1.0
     #: Fraction of the used images that trains the weights; the rest is the architecture split (DARTS: 0.5).
-    image_size: int | None = None
+    split: float = 0.5
     #: Batch size of both splits in a search step (each step reads one batch of each), and of retraining.
-    augment: bool = False
+    batch_size: int = 64
     #: Batch size when evaluating on the architecture split (search) or the test set (retraining).
-
+    eval_batch_size: int = 256
     #: Resize images (bilinear) to this square size, e.g. 16 to make CPU searches cheaper; null keeps the dataset's
     #: size.
-
+    image_size: int | None = None
     #: Standard CIFAR augmentation of the search batches (zero-pad 4 and random crop, horizontal flip); retraining sets
     #: its own in `train`.
+    augment: bool = False
+
+
 @dataclass
 class GroupConfig:
     """One group's piece of a prior or guide: ``{name: <file in models/ or guides/>, params: {...}}``."""
 
-    name: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-
     #: File in models/ (a prior) or guides/ (a guide) for this group of sites, or `none` for the weights group (point
     #: estimates).
-
+    name: str = ""
     #: Keyword arguments of that prior's or guide's constructor, checked against its signature when the search builds
     #: it.
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class ModelConfig:
     """The prior: shorthand ``{name, params}`` (one file, both groups as that file defines them; default
     ``flat``) or per group ``{alpha: {name, params}, weights: {name, params}}`` (α default ``flat``,
     weights default ``none``: point estimates). See ``pyronas.infer.build.build_model``."""
 
-    name: str | None = None
-    label_smoothing: float = 0.0
-    params: dict[str, Any] = field(default_factory=dict)
     #: Shorthand: one prior file of models/ for both groups as that file defines them (flat, dirichlet, log_uniform,
     #: gaussian, ...); null with no `alpha`/`weights`: flat.
-    alpha: GroupConfig | None = None
+    name: str | None = None
     #: ε of a label-smoothed categorical likelihood (0: the plain categorical, i.e. cross-entropy).
-    weights: GroupConfig | None = None
+    label_smoothing: float = 0.0
     #: Keyword arguments of the shorthand prior (only with `name`).
-
+    params: dict[str, Any] = field(default_factory=dict)
     #: Per-group form: the prior on the architecture sites α (default flat).
-
+    alpha: GroupConfig | None = None
     #: Per-group form: the prior on the network weights w (default none: point estimates). A Bayesian weight prior
     #: under a Bayesian α usually needs a KL ramp (`objective.kl_scales`).
+    weights: GroupConfig | None = None
+
+
 @dataclass
 class GuideConfig:
     """The guide: shorthand ``{name, params}`` (default ``delta``) or per group ``{alpha: {name, params},
     weights: {name, params}}`` (α default ``delta``, weights default ``none``)."""
 
-    name: str | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    alpha: GroupConfig | None = None
     #: Shorthand: one guide file of guides/ for both groups (delta, dirichlet, mean_field, balenas, vim, auto, ...);
     #: null with no `alpha`/`weights`: delta.
-    weights: GroupConfig | None = None
+    name: str | None = None
     #: Keyword arguments of the shorthand guide (only with `name`).
-
+    params: dict[str, Any] = field(default_factory=dict)
     #: Per-group form: the variational family of α (default delta); its support must match the α prior's (real or
     #: simplex).
-
+    alpha: GroupConfig | None = None
     #: Per-group form: the variational family of w (default none: point estimates).
+    weights: GroupConfig | None = None
+
+
 @dataclass
 class ScheduleConfig:
     """A weight that is 0 before ``start_epoch`` and grows linearly to ``weight`` at ``end_epoch``."""
 
-    weight: float = 1.0
-    start_epoch: float = 0.0
-    end_epoch: float | None = None
     #: Final weight γ of the term or KL (0 masks it).
-
+    weight: float = 1.0
     #: Fractional epoch before which the weight is 0.
-
+    start_epoch: float = 0.0
     #: Fractional epoch at which the linear ramp reaches `weight`; null: the weight is `weight` from `start_epoch` on.
+    end_epoch: float | None = None
+
+
 @dataclass
 class TermConfig(ScheduleConfig):
-    name: str = ""
-    params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the term (e.g. num_samples)
+    """One entry of ``objective.terms``: a registered term with its schedule and keyword arguments."""
 
     #: Registered objective term added to the per-datum negative ELBO (pyronas.infer.objectives: l2_anchor, entropy,
     #: ... or a plug-in's @register_term).
-
+    name: str = ""
     #: Keyword arguments of the term function (e.g. num_samples).
+    params: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the term (e.g. num_samples)
+
+
 @dataclass
 class ObjectiveConfig:
-    elbo: Literal["trace", "meanfield"] = "trace"
-    num_particles: int = 1
-    terms: list[TermConfig] = field(default_factory=list)
+    """The ``objective`` section: the ELBO estimator, extra terms and KL scales."""
+
     #: trace: Pyro's Trace_ELBO (Monte Carlo KL); meanfield: TraceMeanField_ELBO, which uses the registered analytic
     #: KLs (e.g. Molchanov's for log-uniform weights).
-    kl_scales: dict[str, ScheduleConfig] = field(default_factory=dict)
+    elbo: Literal["trace", "meanfield"] = "trace"
     #: Monte Carlo samples of the ELBO per step.
-
+    num_particles: int = 1
     #: Extra scheduled terms of the loss, each {name, weight, start_epoch, end_epoch, params}.
-
+    terms: list[TermConfig] = field(default_factory=list)
     #: Scale of the KL of the sites whose name starts with a prefix ("alpha/", "w/"), as a schedule {weight,
     #: start_epoch, end_epoch}: a KL ramp, or weight 0 to mask a group's KL.
+    kl_scales: dict[str, ScheduleConfig] = field(default_factory=dict)
+
+
 @dataclass
 class OptimConfig:
-    name: str = "sgd"
-    lr: float = 0.025
-    lr_min: float = 0.0
+    """One optimizer (``optim.weights`` or ``optim.arch``) and its learning-rate schedule."""
+
     #: Registered optimizer (pyronas.optim.factory.OPTIMIZERS: sgd, adam, vadam, ...).
-    schedule: Literal["cosine", "constant"] = "constant"
+    name: str = "sgd"
     #: Learning rate (the start of the cosine schedule).
-    momentum: float = 0.0
+    lr: float = 0.025
     #: Final learning rate of the cosine schedule (DARTS' eta_min).
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    lr_min: float = 0.0
     #: constant, or cosine annealing from `lr` to `lr_min` over the search epochs (set at the start of each epoch).
-    weight_decay: float = 0.0
+    schedule: Literal["cosine", "constant"] = "constant"
     #: SGD momentum.
-    grad_clip: float | None = None
+    momentum: float = 0.0
     #: Adam's (β1, β2).
-    params: dict[str, Any] = field(default_factory=dict)
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     #: L2 weight decay of the optimizer.
-
+    weight_decay: float = 0.0
     #: Clip the gradient norm of this level to this bound; null: no clipping.
-
+    grad_clip: float | None = None
     #: Further keyword arguments of the optimizer (e.g. nesterov, or VAdam's prior precision and sample count).
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 def _weights_optim() -> OptimConfig:
     return OptimConfig("sgd", 0.025, 0.001, "cosine", 0.9, [0.9, 0.999], 3e-4, 5.0)
 
@@ -213,23 +223,27 @@ def _arch_optim() -> OptimConfig:
 
 @dataclass
 class OptimsConfig:
-    weights: OptimConfig = field(default_factory=_weights_optim)
-    arch: OptimConfig = field(default_factory=_arch_optim)
+    """The ``optim`` section: the weight level's and the architecture level's optimizers."""
 
     #: Optimizer of the network weights (defaults: DARTS' SGD, lr 0.025 cosine to 0.001, momentum 0.9, weight decay
     #: 3e-4, clip 5).
-
+    weights: OptimConfig = field(default_factory=_weights_optim)
     #: Optimizer of the guide's architecture parameters (defaults: DARTS' Adam, lr 3e-4, betas (0.5, 0.999), weight
     #: decay 1e-3).
+    arch: OptimConfig = field(default_factory=_arch_optim)
+
+
 @dataclass
 class CallbackConfig:
-    name: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    """One entry of ``search.callbacks``: a registered callback and its constructor arguments."""
 
     #: Registered callback (pyronas.callbacks: progressive, exploration, onehot, hessian, benchmark, tensorboard,
     #: vinnas_select, ... or a plug-in's).
-
+    name: str = ""
     #: Keyword arguments of the callback's constructor.
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class SearchConfig:
     """The bilevel loop (``pyronas.infer.runner``/``engine``).
@@ -241,52 +255,56 @@ class SearchConfig:
     eigenvalue) are callbacks: ``callbacks: [{name: hessian, params: {every: 5}}]``.
     """
 
-    epochs: int = 50
-    warmup_epochs: int = 0
-    order: Literal[1, 2] = 1
     #: Search epochs; an epoch is `steps_per_epoch` bilevel steps followed by an evaluation on the architecture split.
-    arch_first: bool = False
+    epochs: int = 50
     #: First epochs in which only the weights are trained (the architecture step is skipped).
-    steps_per_epoch: int | None = None
+    warmup_epochs: int = 0
     #: 1: first-order architecture gradient; 2: DARTS' unrolled gradient (eq. 7-8), which needs optim.weights.name:
     #: sgd.
-    eval_batches: int | None = None
+    order: Literal[1, 2] = 1
     #: The architecture step of an iteration comes before the weight step (DARTS Alg. 1, DrNAS, BaLeNAS) instead of
     #: after it (VINNAS, VIM-NAS).
-    keep: Literal["last", "best"] = "last"
+    arch_first: bool = False
     #: Bilevel steps per epoch, each on one batch of each split; null: one pass over the smaller split (len of its
     #: batches). A smaller value shortens every epoch (quick tests, budgets).
-    record_every_steps: int = 0
+    steps_per_epoch: int | None = None
     #: Batches of the architecture split evaluated at the end of each epoch (val_loss, val_acc of metrics.json; `keep:
     #: best` uses them); null: the whole split.
-    progress_seconds: float = 30.0
+    eval_batches: int | None = None
     #: Which architecture is selected at the end: the last one, or the epoch's with the best architecture-split
     #: accuracy (its guide state is restored before selection).
-    callbacks: list[CallbackConfig] = field(default_factory=list)
+    keep: Literal["last", "best"] = "last"
     #: During epoch 0, record the op probabilities every this many steps into the history (0: off).
-
+    record_every_steps: int = 0
     #: When stderr is not a terminal, at most one progress line this often (seconds).
-
+    progress_seconds: float = 30.0
     #: Per-method work at step and epoch boundaries, each {name, params}; see pyronas.callbacks.base.Callback.
+    callbacks: list[CallbackConfig] = field(default_factory=list)
+
+
 @dataclass
 class SelectConfig:
-    rule: str = "mean"
-    params: dict[str, Any] = field(default_factory=dict)
+    """The ``select`` section: the rule that derives the genotype and its arguments."""
 
     #: Registered selection rule deriving the genotype from the trained guide (pyronas.select.rules: mean, snr,
     #: magnitude, loc, sample_score, ...).
-
+    rule: str = "mean"
     #: Keyword arguments of the rule (e.g. sample_score's proxy and number of draws).
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class OutputConfig:
-    dir: str | None = None
-    checkpoint: bool = True
-    tensorboard: bool = False  # RUN_DIR/tensorboard/: metrics, op probabilities, cell diagrams (search, train, bo)
+    """The ``output`` section: run folder, checkpoints, TensorBoard."""
+
     #: Run folder; null: runs/<name> (a command's --out wins).
-
+    dir: str | None = None
     #: Write checkpoint.pt at the end of every epoch (and on Ctrl-C) so that --resume can continue the run.
-
+    checkpoint: bool = True
     #: Also write RUN_DIR/tensorboard/: every metric, op probabilities per edge and cell diagrams.
+    tensorboard: bool = False  # RUN_DIR/tensorboard/: metrics, op probabilities, cell diagrams (search, train, bo)
+
+
 BENCHMARKS = {"nb201": ("cifar10", "cifar100", "imagenet16-120")}
 
 
@@ -295,50 +313,53 @@ class BenchmarkConfig:
     """Look the derived genotype up in a benchmark table every epoch (``pyronas.callbacks.benchmark``);
     ``name: null`` (the default) is off."""
 
-    name: str | None = None
-    dataset: str = "cifar10"
-
     #: Benchmark table in which the derived genotype is looked up every epoch (nb201: NAS-Bench-201, needs space: nb201
     #: and the [bench] extra); null: off.
-
+    name: str | None = None
     #: Which of the benchmark's datasets gives the validation accuracy and percentile recorded per epoch.
+    dataset: str = "cifar10"
+
+
 @dataclass
 class Config:
-    name: str = "search"
-    imports: list[str] = field(default_factory=list)  # plug-in modules imported before validation
-    seed: int = 0
+    """A search config: every section, validated on load (``load_config``); keys in docs/config_reference.md."""
+
     #: Run name: the log's and progress bar's label and the default run folder runs/<name>.
-    device: str = "cpu"
+    name: str = "search"
     #: Plug-in modules imported before the config is validated, so that the priors, guides, terms, selectors and
     #: callbacks they register are known.
-    space: str = "nb201"
+    imports: list[str] = field(default_factory=list)  # plug-in modules imported before validation
     #: Seed of every random number generator (data split, batches, initialisation, Monte Carlo draws).
-    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    seed: int = 0
     #: cpu or cuda[:N].
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    device: str = "cpu"
     #: Search space (pyronas.nn.spaces.SPACES: nb201, darts, vinnas_m/f/c, rdarts_s1-s4, or a plug-in's).
-    data: DataConfig = field(default_factory=DataConfig)
+    space: str = "nb201"
     #: Size and shape of the weight-sharing supernet.
-    model: ModelConfig = field(default_factory=ModelConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
     #: How steps run on the device (precision, memory format, compilation, threads).
-    guide: GuideConfig = field(default_factory=GuideConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     #: Dataset and the bilevel split.
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     #: The prior: models/ files, shorthand or per group of sites.
-    optim: OptimsConfig = field(default_factory=OptimsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
     #: The variational family: guides/ files, shorthand or per group of sites.
-    search: SearchConfig = field(default_factory=SearchConfig)
+    guide: GuideConfig = field(default_factory=GuideConfig)
     #: The loss: per-datum negative ELBO plus scheduled terms and KL scales.
-    select: SelectConfig = field(default_factory=SelectConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     #: The two levels' optimizers.
-    output: OutputConfig = field(default_factory=OutputConfig)
+    optim: OptimsConfig = field(default_factory=OptimsConfig)
     #: The bilevel loop: epochs, step order, steps per epoch, evaluation, callbacks.
-    bo: BOConfig = field(default_factory=BOConfig)  # Bayesian-optimisation baseline (``pyronas bo``)
+    search: SearchConfig = field(default_factory=SearchConfig)
     #: How the genotype is derived from the trained guide.
-    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
     #: What the run writes.
-
+    output: OutputConfig = field(default_factory=OutputConfig)
     #: The Bayesian-optimisation baseline (pyronas bo).
+    bo: BOConfig = field(default_factory=BOConfig)  # Bayesian-optimisation baseline (``pyronas bo``)
+    #: Ground truth looked up during the search.
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+
     def validate(self) -> Config:
         """Check values that types alone cannot (ranges, sizes, pairs of keys); raises ``ConfigError`` naming
         the key and the fix. Names of plug-ins are resolved elsewhere, in one place: ``pyronas.infer.checks``
@@ -394,9 +415,11 @@ class Config:
         return self
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain nested dicts and lists (what ``config.yaml`` of a run holds)."""
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
+        """Write the config as YAML to ``path``."""
         with open(path, "w") as f:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
 

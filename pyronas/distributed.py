@@ -51,10 +51,12 @@ class World:
 
     @property
     def is_main(self) -> bool:
+        """True on rank 0, the one process that writes outputs, logs and checkpoints."""
         return self.rank == 0
 
     @property
     def active(self) -> bool:
+        """True when more than one process takes part."""
         return self.size > 1
 
 
@@ -81,6 +83,7 @@ def current_world() -> World:
 
 
 def barrier(world: World) -> None:
+    """Wait for every rank (a no-op on one process)."""
     if world.active:
         dist.barrier()
 
@@ -135,9 +138,11 @@ class DistributedRuntime(Runtime):
         self.inner, self.world = inner, world
 
     def autocast(self):
+        """The wrapped runtime's autocast context."""
         return self.inner.autocast()
 
     def grad(self, loss, params, level, retain_graph=False):
+        """The wrapped runtime's gradients of ``loss``, averaged over the ranks (None where a parameter got none)."""
         grads = self.inner.grad(loss, params, level, retain_graph=retain_graph)
         if not self.world.active:
             return grads
@@ -148,18 +153,23 @@ class DistributedRuntime(Runtime):
         return [None if g is None else next(it) for g in grads]
 
     def step(self, optimizer, level):
+        """The wrapped runtime's optimizer step for ``level``."""
         self.inner.step(optimizer, level)
 
     def prepare_model(self, module):
+        """The wrapped runtime's model preparation (memory format, compilation)."""
         return self.inner.prepare_model(module)
 
     def prepare_batch(self, x):
+        """The wrapped runtime's batch preparation."""
         return self.inner.prepare_batch(x)
 
     def state_dict(self):
+        """The wrapped runtime's state (its loss scalers)."""
         return self.inner.state_dict()
 
     def load_state_dict(self, state):
+        """Restore the wrapped runtime's state."""
         self.inner.load_state_dict(state)
 
 
@@ -180,6 +190,7 @@ class ShardedBatches:
         return len(self.inner.data) // (self.batch_size * self.world.size)
 
     def epoch(self, e: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's block of every global batch of epoch ``e``."""
         for x, y in self.inner.epoch(e, global_batch=self.batch_size * self.world.size):
             lo = self.world.rank * self.batch_size
             yield x[lo : lo + self.batch_size], y[lo : lo + self.batch_size]

@@ -22,12 +22,14 @@ class SmoothedCategorical(dist.Categorical):
         super().__init__(logits=logits, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
+        """The same distribution over a larger batch shape, keeping ε."""
         new = self._get_checked_instance(SmoothedCategorical, _instance)
         new = super().expand(batch_shape, _instance=new)
         new.epsilon = self.epsilon
         return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """(1 − ε) log p(y) + ε · mean_k log p(k): the negative label-smoothed cross-entropy."""
         logp = F.log_softmax(self.logits, dim=-1)
         nll = logp.gather(-1, value.long().unsqueeze(-1)).squeeze(-1)
         return (1 - self.epsilon) * nll + self.epsilon * logp.mean(-1)
@@ -53,16 +55,19 @@ class LogUniform(dist.TorchDistribution):
         super().__init__(torch.Size(batch_shape), torch.Size(), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
+        """The same improper distribution over a larger batch shape."""
         new = self._get_checked_instance(LogUniform, _instance)
         super(LogUniform, new).__init__(torch.Size(batch_shape), torch.Size(), validate_args=False)
         new._validate_args = self._validate_args
         return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """log p(w) = −log|w| up to a constant (the improper log-uniform density)."""
         logp = -value.abs().log()
         return logp.expand(torch.broadcast_shapes(logp.shape, self.batch_shape))
 
     def sample(self, sample_shape=()):
+        """Refused: an improper distribution cannot be sampled."""
         raise NotImplementedError("LogUniform is improper and does not support sampling")
 
 

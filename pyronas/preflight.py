@@ -8,8 +8,8 @@
 4. data files: the dataset's files under ``data.root`` (or the default root), unless the caller brings data.
 
 Each failure is one ``ConfigError`` naming the key and the fix (exit 2 from the CLI); nothing has been
-loaded or written by then. ``preflight`` returns the notes of step 2 (legal but unusual settings) and
-logs them unless asked not to.
+loaded or written by then. ``preflight`` returns the notes of step 2 (a masked prior, legal but unusual
+settings) and logs them (INFO / WARNING) unless asked not to.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ def preflight(cfg: Config, data_given: bool = False, program_given: bool = False
     if not data_given:
         check_data_files(cfg)
     if log_notes:
-        for note in notes:
-            log.info("%s", note)
-    return notes
+        for level, note in notes:
+            log.log(level, "%s", note)
+    return [note for _, note in notes]
 
 
 def _has(module: str) -> bool:

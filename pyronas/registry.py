@@ -152,7 +152,7 @@ class Registry(Generic[T]):
 
     # --- look-up ----------------------------------------------------------------------------------
     def files(self) -> list[str]:
-        """Names of the modules of this registry's package (one file per entry, e.g. models/*.py)."""
+        """Names of the modules of this registry's package (one file per entry, e.g. ``models/*.py``)."""
         if self.package is None:
             return []
         path = importlib.import_module(self.package).__path__

@@ -63,6 +63,8 @@ class Job:
 
 @dataclass
 class JobResult:
+    """The outcome of one job of a sweep: its name, whether it succeeded, its value or error, and its seconds."""
+
     name: str
     ok: bool
     value: Any = None

@@ -97,13 +97,14 @@ def test_the_combinations_it_refuses_are_legal_when_fixed():
 
 def test_a_natural_gradient_optimizer_on_point_weights_is_a_note():
     notes = check_config(load_config(overrides=["optim.weights.name=vadam", "optim.weights.weight_decay=0"]))
-    assert len(notes) == 1 and notes[0].startswith("optim.weights.name 'vadam'") and "point estimates" in notes[0]
+    assert len(notes) == 1 and notes[0][0] == logging.WARNING
+    assert notes[0][1].startswith("optim.weights.name 'vadam'") and "point estimates" in notes[0][1]
 
 
 def test_a_scale_of_a_group_the_model_lacks_is_a_note():
     notes = check_config(load_config(overrides=['objective.kl_scales={"w/": {weight: 1}}']))
-    assert notes == ["objective.kl_scales.w/: this model has no such site (its groups: alpha/ (alpha/cell)); "
-                     "the entry has no effect"]
+    assert notes == [(logging.WARNING, "objective.kl_scales.w/: this model has no such site (its groups: alpha/ "
+                                       "(alpha/cell)); the entry has no effect")]
 
 
 def test_a_masked_prior_is_reported_in_the_log(caplog):

@@ -65,7 +65,8 @@ def docstring_coverage() -> float:
 
     options = config.parse_pyproject_toml(str(ROOT / "pyproject.toml"))
     keys = set(inspect.signature(config.InterrogateConfig).parameters)
-    conf = config.InterrogateConfig(**{k: v for k, v in options.items() if k in keys})
+    aliases = {"ignore_setters": "ignore_property_setters"}  # the CLI's spelling -> the config class's
+    conf = config.InterrogateConfig(**{aliases.get(k, k): v for k, v in options.items() if aliases.get(k, k) in keys})
     paths = [str(ROOT / p) for p in ("pyronas", "models", "guides")]
     excluded = tuple(str(ROOT / e) for e in options.get("exclude", ()))
     result = coverage.InterrogateCoverage(paths=paths, conf=conf, excluded=excluded).get_coverage()

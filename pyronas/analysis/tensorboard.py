@@ -124,6 +124,7 @@ class TensorBoardLog:
         return [f"op{i}" for i in range(n)]
 
     def close(self) -> None:
+        """Flush and close the event file (a later write opens a new one)."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

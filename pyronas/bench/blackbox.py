@@ -29,6 +29,7 @@ class Trace:
     incumbents: list[tuple[int, int]] = field(default_factory=list)
 
     def add(self, row: int, value: float) -> None:
+        """Record one query: the table row asked for and the value observed."""
         self.rows.append(int(row))
         self.observed.append(float(value))
 

@@ -196,4 +196,5 @@ def write_outputs(rows: list[dict], out_dir: Path, ref: dict) -> dict[str, Path]
 
 
 def load_rows(path: Path) -> list[dict]:
+    """The JSON lines of a results file, or [] when it does not exist yet."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []

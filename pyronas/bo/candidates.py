@@ -21,6 +21,7 @@ def key(genotype: Genotype) -> str:
 
 
 def can_enumerate(space: SearchSpace, max_size: int) -> bool:
+    """Whether every architecture of ``space`` can be scored (all-edges derivation and at most ``max_size``)."""
     return space.derivation == "all_edges" and space.size() <= max_size
 
 

@@ -64,6 +64,7 @@ class Hamming(gp.kernels.Isotropy):
     repeated over edge ``e``'s ops."""
 
     def forward(self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False) -> torch.Tensor:
+        """The kernel matrix k(X, Z) (``diag``: its diagonal k(x, x))."""
         if diag:
             return self._diag(X)
         Z = X if Z is None else Z
@@ -93,6 +94,7 @@ class GPHypers:
     noise: torch.Tensor  # nu, scalar
 
     def detach(self) -> GPHypers:
+        """A detached copy (no graph to the fit that produced it)."""
         return GPHypers(*(t.detach().clone() for t in (self.mean, self.variance, self.lengthscale, self.noise)))
 
 
@@ -111,11 +113,13 @@ class GPPriors:
     mean_scale: float = 1.0
 
     def lengthscale_loc_scale(self, dim: int) -> tuple[float, float]:
+        """(loc, scale) of log θ_d for ``dim`` inputs: the given pair, or the dimension-scaled default."""
         if self.lengthscale is None:
             return math.sqrt(2.0) + 0.5 * math.log(dim), math.sqrt(3.0)
         return self.lengthscale
 
     def distributions(self, dim: int) -> dict[str, dist.Distribution]:
+        """The prior of every hyperparameter as a Pyro distribution, for ``dim`` inputs."""
         ls_loc, ls_scale = self.lengthscale_loc_scale(dim)
         return {
             "lengthscale": dist.LogNormal(torch.full((dim,), float(ls_loc)), float(ls_scale)).to_event(1),
@@ -133,6 +137,7 @@ class ConstantMean(gp.Parameterized):
         self.m = torch.nn.Parameter(torch.as_tensor(m, dtype=torch.get_default_dtype()).clone())
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """The constant mean m at every row of X."""
         return self.m * X.new_ones(X.shape[0])
 
 
@@ -145,6 +150,7 @@ class Standardizer:
 
     @classmethod
     def fit(cls, y: torch.Tensor) -> Standardizer:
+        """The standardiser of ``y`` (mean, standard deviation; scale 1 when y is constant)."""
         scale = float(y.std()) if y.numel() > 1 else 1.0
         return cls(float(y.mean()), scale if scale > 1e-12 else 1.0)
 
@@ -152,6 +158,7 @@ class Standardizer:
         return (y - self.loc) / self.scale
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        """Standardised values back to the original scale."""
         return y * self.scale + self.loc
 
 

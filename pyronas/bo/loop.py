@@ -49,6 +49,9 @@ def gp_priors(cfg: BOConfig) -> GPPriors:
 
 @dataclass
 class Evaluation:
+    """One evaluated architecture (a line of evaluations.jsonl): index, key, genotype, value, seconds in the objective,
+    unix time."""
+
     index: int
     arch: str
     genotype: dict
@@ -126,6 +129,7 @@ class BayesOpt:
         return out
 
     def trajectory(self) -> dict:
+        """The best observed value and the incumbent after each evaluation (``trajectory.json``)."""
         return {"best_observed": self.best_observed(), "incumbents": self.incumbents}
 
     # ---------------------------------------------------------------- model
@@ -262,6 +266,8 @@ class BayesOpt:
         return self.finish()
 
     def finish(self) -> Genotype:
+        """The architecture to return (best observed, or the GP's incumbent among those evaluated); writes
+        trajectory.json and genotype.json."""
         if self.cfg.acquisition == "random" or len(self.evaluations) < 2:
             best = max(self.evaluations, key=lambda ev: ev.value)
         else:

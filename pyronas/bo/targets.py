@@ -77,6 +77,7 @@ class SyntheticObjective:
         return f
 
     def indices(self, genotype: Genotype) -> torch.Tensor:
+        """The op index of every edge of ``genotype``, as a [1, edges] tensor."""
         ops = [self.space.ops.index(op) for kind in self.space.cell_kinds for op, _, _ in genotype.cells[kind]]
         return torch.tensor([ops])
 

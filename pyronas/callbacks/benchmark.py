@@ -48,6 +48,7 @@ class Benchmark(Callback):
         self._table = None
 
     def table(self):
+        """The benchmark table, loaded on first use (``pyronas.bench.nb201.load_table``)."""
         if self._table is None:
             from pyronas.bench.nb201 import load_table
 
@@ -55,11 +56,13 @@ class Benchmark(Callback):
         return self._table
 
     def on_search_start(self, search: Search) -> None:
+        """Refuse a space other than nb201 and load the table, before any training."""
         if search.space.name != "nb201":
             raise ConfigError(f"benchmark.name: the nb201 benchmark needs space nb201, not {search.space.name!r}")
         self.table()  # a missing package fails here, before any training
 
     def on_epoch_end(self, search: Search, epoch: int) -> None:
+        """Look the epoch's derived genotype up and add its accuracy and percentile to the row and history."""
         rows = epoch_rows(search)
         if rows is None:
             return

@@ -35,6 +35,7 @@ class HessianTracker(Callback):
         self.every, self.batch_size, self.iters = every, batch_size, iters
 
     def on_search_start(self, search: SearchState) -> None:
+        """Refuse a guide whose samples are only once differentiable (the Hessian would be wrong)."""
         if not search.guide.supports_second_order:  # refused before any training, not at the first epoch's end
             raise ConfigError(
                 "search.callbacks: hessian needs a guide whose samples are twice differentiable; "
@@ -42,6 +43,8 @@ class HessianTracker(Callback):
             )
 
     def on_epoch_end(self, search: SearchState, epoch: int) -> None:
+        """Every ``every`` epochs and at the last: the dominant Hessian eigenvalue of the architecture loss, into the
+        row."""
         if epoch % self.every and epoch != search.cfg.search.epochs - 1:
             return
         eig = arch_hessian_eig(search, self.batch_size, self.iters)

@@ -60,10 +60,12 @@ class OneHotRecord(Callback):
         self.rows: list[dict[str, Any]] = []
 
     def on_search_start(self, search: SearchState) -> None:
+        """Record the starting one-hotness (once, not again on resume)."""
         if not self.rows:
             self.rows.append({"epoch": 0, "step": 0, "at": "start", **convergence_row(search)})
 
     def on_step_end(self, search: SearchState, step: int) -> None:
+        """Record a row every ``every_steps`` steps of the first searched epochs."""
         first = search.cfg.search.warmup_epochs
         if not self.every_steps or not first <= search.epoch < first + self.first_epochs:
             return
@@ -71,12 +73,15 @@ class OneHotRecord(Callback):
             self.rows.append({"epoch": search.epoch, "step": step, "at": "step", **convergence_row(search)})
 
     def on_epoch_end(self, search: SearchState, epoch: int) -> None:
+        """Record the epoch's row and write onehot.json."""
         self.rows.append({"epoch": epoch, "step": search.global_step, "at": "epoch_end", **convergence_row(search)})
         if search.out_dir is not None:
             atomic_write_json(Path(search.out_dir) / FILENAME, self.rows)
 
     def state_dict(self) -> dict[str, Any]:
+        """The rows recorded so far."""
         return {"rows": list(self.rows)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the rows recorded so far."""
         self.rows = list(state["rows"])

@@ -163,6 +163,7 @@ class Progressive(Callback):
         self.memory: list[dict] = []
 
     def on_search_start(self, search) -> None:
+        """Check the stages against the config (epochs, partial channels, ops per edge) and measure memory."""
         if self.ends[-1] != search.cfg.search.epochs:
             raise ValueError(
                 f"progressive.epochs: the stages sum to {self.ends[-1]} epochs but search.epochs is "
@@ -182,6 +183,7 @@ class Progressive(Callback):
         self._measure(search)
 
     def on_epoch_end(self, search, epoch: int) -> None:
+        """At a stage's last epoch: prune the ops, widen the channels, rebuild the optimizers and carry their state."""
         if self.stage + 1 < len(self.epochs) and epoch + 1 == self.ends[self.stage]:
             self.stage += 1
             s = self.stage
@@ -213,12 +215,15 @@ class Progressive(Callback):
         log.info("progressive: stage %d peak memory %.1f MiB (%s)", self.stage, report["peak_mib"], report["method"])
 
     def state_dict(self) -> dict:
+        """The stage, the network structure it left and the memory reports."""
         return {"stage": self.stage, "structure": self.structure, "memory": self.memory}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore the stage, structure and memory reports."""
         self.stage, self.structure, self.memory = state["stage"], state["structure"], list(state["memory"])
 
     def on_resume(self, search) -> None:
+        """Re-apply the saved structure so that the checkpoint's tensors fit."""
         if self.structure is not None:
             restructure(
                 search.supernet, search.model, search.guide,

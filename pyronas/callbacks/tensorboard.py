@@ -43,6 +43,7 @@ class TensorBoard(Callback):
         self.log: TensorBoardLog | None = None
 
     def on_epoch_end(self, search, epoch: int) -> None:
+        """Write the epoch's metrics, op probabilities and cell diagram."""
         view = epoch_view(search)
         if view.out_dir is None:
             return
@@ -51,6 +52,7 @@ class TensorBoard(Callback):
         self.log.write(view.row, epoch, view.op_probs, view.genotype)
 
     def on_search_end(self, search) -> None:
+        """Close the event file."""
         if self.log is not None:
             self.log.close()
             self.log = None

@@ -39,15 +39,18 @@ class VinnasSelect(Callback):
         self.threshold = threshold
 
     def sparsity(self, search: SearchState) -> Sparsity | None:
+        """Weights kept after pruning at the threshold, or None without Bayesian weights."""
         w = _weights_of(search)
         return None if w is None else sparsity(w, search.supernet, self.threshold)
 
     def on_epoch_end(self, search: SearchState, epoch: int) -> None:
+        """Add the number of non-zero weights to the row."""
         s = self.sparsity(search)
         if s is not None:
             search.row["nonzero_params"] = s.kept
 
     def on_search_end(self, search: SearchState) -> None:
+        """Derive the SNR and magnitude genotypes (VINNAS IV-C) and write them with the sparsity."""
         genotypes = {rule: select(search, rule, {}) for rule in ("snr", "magnitude")}
         for rule, g in genotypes.items():
             log.info("%s selection: %s", rule, g)

@@ -57,12 +57,15 @@ class Dataset:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """The shape of one image, (channels, height, width)."""
         return tuple(self.x.shape[1:])  # type: ignore[return-value]
 
     def subset(self, idx: torch.Tensor) -> Dataset:
+        """The examples at ``idx``."""
         return Dataset(self.x[idx], self.y[idx], self.num_classes)
 
     def to(self, device: str | torch.device) -> Dataset:
+        """A copy on ``device``."""
         return Dataset(self.x.to(device), self.y.to(device), self.num_classes)
 
 
@@ -142,6 +145,7 @@ def _load_digits(train: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def default_root(name: str) -> str:
+    """Where dataset ``name`` is read from when ``data.root`` is null (Fashion-MNIST: Debian's package)."""
     if name == "fashion_mnist":
         return FASHION_MNIST_ROOT
     return os.path.join(os.path.expanduser("~"), ".cache", "pyronas", name)

@@ -17,8 +17,9 @@ untouched), so every check reads the declarations of the real classes:
   of a group this model has no sites of is noted;
 * the macro layout against the space's cell kinds (every searched kind needs a cell).
 
-It returns notes for the log: a prior whose every site is masked by ``kl_scales`` has no effect (said
-unless the guide reads the prior itself, as BaLeNAS' does).
+It returns notes for the log as ``(logging level, message)``: a prior whose every site is masked by ``kl_scales``
+has no effect (INFO; said unless the guide reads the prior itself, as BaLeNAS' does); legal but unusual settings
+(WARNING) say what they do.
 """
 
 from __future__ import annotations
@@ -44,15 +45,17 @@ __all__ = ["check_config", "check_layout", "effective_scales", "site_groups"]
 
 log = logging.getLogger(__name__)
 
+Note = tuple[int, str]  # (logging level, message) of a legal setting the log should mention
+
 WEIGHT_SITES = "w/"
 SITE_GROUPS = (f"{ALPHA}/", WEIGHT_SITES)  # the prefixes of the program's two groups of latent sites
 # input channels of each dataset, for the throwaway supernet (its weight-site names do not depend on them)
 IN_CHANNELS = {"fashion_mnist": 1, "mnist": 1, "digits": 1, "cifar10": 3, "cifar100": 3}
 
 
-def check_config(cfg: Config, program: bool = True) -> list[str]:
+def check_config(cfg: Config, program: bool = True) -> list[Note]:
     """Resolve every name of ``cfg`` and check its pieces together; ``ConfigError`` (``RegistryError``)
-    naming the key(s) and the fix. Returns notes for the log (legal but unusual settings).
+    naming the key(s) and the fix. Returns notes for the log, ``(level, message)``.
 
     ``program=False``: the caller brings its own model/guide/objective (a script swapping a piece), so only
     the names and the layout are checked, not the config's program."""
@@ -87,7 +90,7 @@ def check_layout(cfg: Config, space: SearchSpace) -> None:
     missing = [k for k in space.cell_kinds if k not in kinds]
     if missing:
         key = "supernet.layout" if sc.layout else "supernet.layers"
-        given = f"layout {layout!r}" if sc.layout else f"supernet.layers: {sc.layers} gives layout {layout!r}, which"
+        given = f"layout {layout!r}" if sc.layout else f"{sc.layers} cells give layout {layout!r}, which"
         raise ConfigError(
             f"{key}: {given} has no {' or '.join(missing)} cell (space {space.name} searches "
             f"{', '.join(space.cell_kinds)}); use supernet.layers >= 3 or a supernet.layout with N and R"
@@ -108,10 +111,10 @@ def _dry_build(cfg: Config, space: SearchSpace) -> tuple[SupernetModel, ArchGuid
 
 def _check_optimizers(
     cfg: Config, model: SupernetModel, guide: ArchGuide, weights_factory: Callable, arch_factory: Callable
-) -> list[str]:
+) -> list[Note]:
     """``optim.arch`` / ``optim.weights`` against the guide (natural-gradient state), then both optimizers
     built over the throwaway program's parameters, so their ``params`` are checked too."""
-    notes: list[str] = []
+    notes: list[Note] = []
     guide_key = _keys(cfg.guide, "guide", "alpha")
     arch_ng = getattr(arch_factory, "natural_gradient", False)
     guide_ng = type(guide.alpha_guide).natural_gradient
@@ -134,11 +137,11 @@ def _check_optimizers(
                 f"optim.weights.name {cfg.optim.weights.name!r} with {wkey}: the natural-gradient optimizer "
                 "would drive q(w)'s means and variances as if they were one Gaussian's mean; use adam or sgd"
             )
-        notes.append(
+        notes.append((logging.WARNING, (
             f"optim.weights.name {cfg.optim.weights.name!r}: the network weights are point estimates, so this "
             "natural-gradient optimizer acts as Adam with a decay of prior_precision / num_data; its precision "
             "state is not used as a posterior"
-        )
+        )))
     weight_optim = make_optimizer(weight_parameters(model, guide), cfg.optim.weights, "optim.weights")
     arch_optim = make_optimizer(arch_parameters(guide), cfg.optim.arch, "optim.arch")
     del weight_optim
@@ -167,18 +170,18 @@ def effective_scales(kl_scales: dict[str, Any], sites: list[str]) -> dict[str, t
     return out
 
 
-def _check_kl_scales(cfg: Config, model: SupernetModel, guide: ArchGuide) -> list[str]:
+def _check_kl_scales(cfg: Config, model: SupernetModel, guide: ArchGuide) -> list[Note]:
     """Every ``objective.kl_scales`` key matches a latent site; a prior whose sites are all masked is noted."""
     groups = site_groups(model)
     sites = [s for g in groups.values() for s in g]
     known = "; ".join(f"{g} ({', '.join(s[:3])}{', ...' if len(s) > 3 else ''})" for g, s in groups.items())
-    notes = []
+    notes: list[Note] = []
     for prefix in cfg.objective.kl_scales:
         if any(s.startswith(prefix) for s in sites):
             continue
         if any(g.startswith(prefix) or prefix.startswith(g) for g in SITE_GROUPS):  # a group this model lacks
-            notes.append(f"objective.kl_scales.{prefix}: this model has no such site (its groups: {known}); "
-                         "the entry has no effect")
+            notes.append((logging.WARNING, f"objective.kl_scales.{prefix}: this model has no such site (its groups: "
+                                           f"{known}); the entry has no effect"))
             continue
         raise ConfigError(
             f"objective.kl_scales.{prefix}: matches no latent site group (a typo?); known site groups: {known}"
@@ -191,8 +194,8 @@ def _check_kl_scales(cfg: Config, model: SupernetModel, guide: ArchGuide) -> lis
         if masked and not reads_prior:
             piece = model.prior.alpha if group != WEIGHT_SITES else model.prior.weights
             section = "alpha" if group != WEIGHT_SITES else "weights"
-            notes.append(
+            notes.append((logging.INFO, (
                 f"{_keys(cfg.model, 'model', section)}: {type(piece).__name__} has no effect "
                 f"(objective.kl_scales {', '.join(sorted(used))} = 0 masks every {group} site)"
-            )
+            )))
     return notes

@@ -1,4 +1,4 @@
-"""The bilevel engine: ``BilevelSVI``, one iteration of differentiable NAS, read like ``pyro.infer.SVI``.
+"""The bilevel engine: ``BilevelSVI``, one iteration of differentiable NAS, read like ``pyro.infer.SVI``::
 
     svi = BilevelSVI(model, guide, objective, weight_optim, arch_optim, weight_size=N_w, arch_size=N_a)
     for (xw, yw), (xa, ya) in zip(weight_batches, arch_batches):
@@ -155,10 +155,12 @@ class BilevelSVI:
 
     @property
     def weight_params(self) -> list[torch.Tensor]:
+        """The parameters the weight optimizer updates."""
         return optimizer_params(self.weight_optim)
 
     @property
     def arch_params(self) -> list[torch.Tensor]:
+        """The parameters the architecture optimizer updates."""
         return optimizer_params(self.arch_optim)
 
     # --- the loss --------------------------------------------------------------------------

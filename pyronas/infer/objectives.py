@@ -191,6 +191,7 @@ class TermSpec:
 
     @property
     def fn(self) -> Term:
+        """The registered term function of ``name``."""
         return TERMS[self.name]
 
     def __call__(self, ctx: TermContext) -> torch.Tensor:

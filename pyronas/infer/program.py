@@ -75,6 +75,7 @@ class AlphaPrior(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the prior's tensors."""
         return self._anchor.device
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
@@ -119,6 +120,7 @@ class NoWeightPrior(WeightPrior):
     has_weight_sites: ClassVar[bool] = False
 
     def network_weights(self, supernet: Supernet) -> dict[str, torch.Tensor]:
+        """No Bayesian weights: the network's own parameters are used."""
         return {}
 
 
@@ -137,6 +139,7 @@ class ArchPrior(nn.Module):
 
     @property
     def arch_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{kind: (edges, ops)}`` of the α sites (the α prior's)."""
         return self.alpha.arch_shapes
 
     @arch_shapes.setter
@@ -150,22 +153,28 @@ class ArchPrior(nn.Module):
 
     @property
     def support(self) -> Support:
+        """The α prior's support (``real`` or ``simplex``)."""
         return self.alpha.support
 
     @property
     def device(self) -> torch.device:
+        """The α prior's device."""
         return self.alpha.device
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """The α prior's distribution for ``kind``."""
         return self.alpha.alpha_dist(kind)
 
     def to_weights(self, alpha: torch.Tensor) -> torch.Tensor:
+        """Mixing weights from an α value (the α prior's map, e.g. softmax)."""
         return self.alpha.to_weights(alpha)
 
     def network_weights(self, supernet: Supernet) -> dict[str, torch.Tensor]:
+        """The weight prior's sampled network weights (empty without Bayesian weights)."""
         return self.weights.network_weights(supernet)
 
     def network_context(self) -> contextlib.AbstractContextManager:
+        """The weight prior's context for the forward pass (e.g. the local reparameterisation)."""
         return self.weights.network_context()
 
 
@@ -193,6 +202,7 @@ class SupernetModel(nn.Module):
         return {kind: self.prior.to_weights(a) for kind, a in self.sample_alpha().items()}
 
     def logits(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The supernet's logits for ``x`` with mixing ``weights`` and any sampled network weights."""
         sampled = self.prior.network_weights(self.supernet)
         with self.prior.network_context():
             if sampled:
@@ -209,6 +219,7 @@ class SupernetModel(nn.Module):
             pyro.sample("y", lik, obs=y)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, n_data: int) -> torch.Tensor:
+        """The model: sample α (and w), run the supernet, observe ``y`` (scaled to ``n_data``); returns the logits."""
         logits = self.logits(x, self.sample_weights())
         self.likelihood(logits, y, n_data)
         return logits
@@ -268,6 +279,7 @@ class AlphaGuide(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, n_data: int) -> None:
+        """Sample every α site from q(α)."""
         for kind in self.arch_shapes:
             pyro.sample(alpha_site(kind), self.alpha_dist(kind))
 
@@ -313,6 +325,7 @@ class WeightGuide(nn.Module):
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, n_data: int) -> None:
+        """Sample every weight site from q(w) (or set up the local reparameterisation)."""
         if self._lrt is None:
             self.sample()
             return
@@ -336,6 +349,7 @@ class NoWeightGuide(WeightGuide):
         self._lrt = None
 
     def sample(self) -> dict[str, torch.Tensor]:
+        """No weight sites: nothing to sample."""
         return {}
 
 
@@ -370,18 +384,22 @@ class ArchGuide(nn.Module):
 
     @property
     def supports_second_order(self) -> bool:
+        """Whether both groups' samples are twice differentiable (DARTS' order 2, the Hessian)."""
         return self.alpha_guide.supports_second_order and self.weight_guide.supports_second_order
 
     @property
     def correlated(self) -> bool:
+        """Whether q(α) correlates entries (``diagnose`` then draws the correlation matrix)."""
         return self.alpha_guide.correlated
 
     @property
     def shared_draw(self) -> bool:
+        """Whether one α draw serves both steps of an iteration (VIM-NAS)."""
         return self.alpha_guide.shared_draw
 
     @property
     def arch_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``{kind: (edges, ops)}`` of the α sites (the α guide's)."""
         return self.alpha_guide.arch_shapes
 
     @arch_shapes.setter
@@ -390,6 +408,7 @@ class ArchGuide(nn.Module):
 
     @property
     def to_weights(self):
+        """The α guide's map from an α value to mixing weights."""
         return self.alpha_guide.to_weights
 
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -402,22 +421,28 @@ class ArchGuide(nn.Module):
         return self.alpha_guide.weight_parameters() + self.weight_guide.weight_parameters()
 
     def bind_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Give the α guide its optimizer (BaLeNAS reads σ from Variational Adam's state)."""
         self.alpha_guide.bind_optimizer(optimizer)
 
     def alpha_dist(self, kind: str) -> dist.Distribution:
+        """q(α) of ``kind``."""
         return self.alpha_guide.alpha_dist(kind)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None, n_data: int) -> None:
+        """The guide: sample α from q(α), then w from q(w)."""
         self.alpha_guide(x, y, n_data)
         self.weight_guide(x, y, n_data)
 
     def sample_alpha(self, n: int) -> dict[str, torch.Tensor]:
+        """``n`` independent draws of every α site, ``{kind: [n, edges, ops]}``."""
         return self.alpha_guide.sample_alpha(n)
 
     def op_probs(self, num_samples: int = 256) -> dict[str, torch.Tensor]:
+        """Expected mixing weights per edge under q(α) (closed form where the guide has one)."""
         return self.alpha_guide.op_probs(num_samples)
 
     def loc_scale(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+        """(location, scale) of q(α) per kind, or None for a guide without a spread."""
         return self.alpha_guide.loc_scale()
 
 

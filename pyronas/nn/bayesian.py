@@ -91,6 +91,7 @@ class NormalWeights(nn.Module):
         return self.loc[_key(name)], (0.5 * self.log_sigma2[_key(name)]).exp()
 
     def dist(self, name: str) -> dist.Distribution:
+        """q(w) = N(μ, σ²) of weight ``name``."""
         loc, scale = self.loc_scale(name)
         return dist.Normal(loc, scale).to_event(loc.dim())
 
@@ -123,6 +124,7 @@ class Sparsity:
 
     @property
     def fraction(self) -> float:
+        """Kept weights / all weights."""
         return self.kept / max(self.total, 1)
 
 

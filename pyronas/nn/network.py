@@ -109,6 +109,7 @@ class DiscreteCell(nn.Module):
         self.C_out = C * len(self.concat)
 
     def forward(self, s0: torch.Tensor | None, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
+        """The cell's output from the previous two states (``drop_prob``: drop-path probability)."""
         states: list = [self.pre0(s0), self.pre1(s1)] if self.space.n_inputs == 2 else [s1]
         states += [None] * self.space.n_nodes
         for op, (i, j) in zip(self.ops, self.edge_list, strict=True):
@@ -141,6 +142,7 @@ class AuxiliaryHead(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Auxiliary logits from the features after the last reduction (DARTS)."""
         x = F.relu(x)
         if min(x.shape[-2:]) >= 8:
             x = F.avg_pool2d(x, 5, stride=3, padding=0, count_include_pad=False)
@@ -240,6 +242,7 @@ class Network(nn.Module):
         return cls(genotype, space or genotype.space, C, layers, in_channels, num_classes, auxiliary, layout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits, and the auxiliary logits when training with an auxiliary head."""
         aux_logits = None
         s0 = s1 = self.stem(x)
         for n, cell in enumerate(self.cells):

@@ -44,6 +44,7 @@ class DilConv(nn.Sequential):
         )
 
     def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        """The op on an input that was already ReLU'd (the fast path computes one ReLU per state)."""
         return self[3](self[2](self[1](r)))
 
 
@@ -57,6 +58,7 @@ class SepConv(nn.Sequential):
         )
 
     def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        """The op on an input that was already ReLU'd."""
         return self[1](self[0].forward_after_relu(r))
 
 
@@ -72,11 +74,15 @@ class Conv7x1x1x7(nn.Sequential):
         )
 
     def forward_after_relu(self, r: torch.Tensor) -> torch.Tensor:
+        """The op on an input that was already ReLU'd."""
         return self[3](self[2](self[1](r)))
 
 
 class Identity(nn.Module):
+    """The ``skip_connect`` op of stride 1: the input itself."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``x``."""
         return x
 
 
@@ -88,6 +94,7 @@ class Zero(nn.Module):
         self.C_out, self.stride = C_out, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Zeros of the output shape (the ``none`` op)."""
         x = x[:, :, :: self.stride, :: self.stride] if self.stride > 1 else x
         if x.shape[1] != self.C_out:
             x = x.new_zeros(x.shape[0], self.C_out, x.shape[2], x.shape[3])
@@ -102,6 +109,7 @@ class Noise(nn.Module):
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Gaussian noise of the output shape in training, zeros in evaluation (the ``noise`` op)."""
         x = x[:, :, :: self.stride, :: self.stride] if self.stride > 1 else x
         return torch.randn_like(x) if self.training else x.mul(0.0)
 
@@ -118,9 +126,11 @@ class FactorizedReduce(nn.Module):
         self.bn = _bn(C_out, affine, track)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """ReLU, then two stride-2 1x1 convolutions on offset grids, concatenated, BatchNorm."""
         return self.forward_after_relu(self.relu(x))
 
     def forward_after_relu(self, x: torch.Tensor) -> torch.Tensor:
+        """The op on an input that was already ReLU'd."""
         y = x[:, :, 1:, 1:] if x.shape[2] % 2 == 0 else F.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(y)], dim=1))
 
@@ -146,6 +156,7 @@ class AvgPool3x3(nn.Module):
         self.stride = stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """3x3 average pooling without counting padding (as a depthwise convolution; the plain op under ONNX export)."""
         if torch.onnx.is_in_onnx_export():  # ONNX has the op itself; a data-shaped kernel does not export
             return F.avg_pool2d(x, 3, self.stride, 1, count_include_pad=False)
         return avg_pool_3x3(x, self.stride)
@@ -163,6 +174,7 @@ class Pool(nn.Module):
             self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooling op (after the preprocessing convolution when channels change)."""
         return self.pool(self.pre(x) if self.pre is not None else x)
 
 
@@ -213,6 +225,7 @@ class ResNetBasicBlock(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Two 3x3 ReLU-Conv-BN layers plus the shortcut (NAS-Bench-201's residual block)."""
         return self.conv_b(self.conv_a(x)) + self.shortcut(x)
 
 

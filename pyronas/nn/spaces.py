@@ -95,14 +95,17 @@ class SearchSpace:
 
     @property
     def num_edges(self) -> int:
+        """Edges of a cell."""
         return len(self.edges)
 
     @property
     def num_ops(self) -> int:
+        """Candidate ops per edge."""
         return len(self.ops)
 
     @property
     def arch_shape(self) -> tuple[int, int]:
+        """(edges, ops): the shape of one cell kind's α."""
         return (self.num_edges, self.num_ops)
 
     def edge_labels(self) -> list[str]:
@@ -177,6 +180,7 @@ class Genotype:
     concat: dict[str, list[int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """Plain data (``genotype.json``)."""
         return {
             "space": self.space,
             "cells": {k: [list(t) for t in v] for k, v in self.cells.items()},
@@ -186,14 +190,17 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, d: dict) -> Genotype:
+        """The genotype ``to_dict`` wrote."""
         cells = {k: [(str(o), int(i), int(j)) for o, i, j in v] for k, v in d["cells"].items()}
         return cls(d["space"], cells, {k: list(v) for k, v in d.get("concat", {}).items()})
 
     def save(self, path) -> None:
+        """Write ``to_dict()`` as JSON to ``path`` (atomically)."""
         atomic_write_json(path, self.to_dict(), indent=2)
 
     @classmethod
     def load(cls, path) -> Genotype:
+        """Read a genotype written by ``save``."""
         with open(path) as f:
             return cls.from_dict(json.load(f))
 
@@ -221,6 +228,7 @@ class Genotype:
 
     @classmethod
     def from_nb201_string(cls, s: str) -> Genotype:
+        """Parse NAS-Bench-201's ``|op~0|+|op~0|op~1|+|...|`` string."""
         cells = []
         for j, node in enumerate(s.split("+"), start=1):
             for token in filter(None, node.split("|")):

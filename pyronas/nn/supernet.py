@@ -247,6 +247,7 @@ class Supernet(nn.Module):
         return full
 
     def forward(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Logits of ``x`` with the mixing ``weights`` of each cell kind, ``{kind: [edges, ops]}``."""
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             if isinstance(cell, SearchCell):

@@ -144,6 +144,7 @@ def widen_mixed_op(
 
 
 def search_cells(supernet: Supernet) -> list[SearchCell]:
+    """The supernet's search cells (not its fixed blocks)."""
     return [c for c in supernet.cells if isinstance(c, SearchCell)]
 
 

@@ -55,6 +55,7 @@ def lr_at(cfg: OptimConfig, epoch: int, epochs: int) -> float:
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group."""
     for group in optimizer.param_groups:
         group["lr"] = lr
 

@@ -1,11 +1,11 @@
 """Variational Adam (VAdam): natural-gradient VI for a mean-field Gaussian q(θ) = N(μ, σ²).
 
 BaLeNAS (eqs. 13-18), after VON / Vprop of Khan et al. (2018). The optimised tensor is the mean μ;
-the precision lives in the optimizer state ``s`` and defines
+the precision lives in the optimizer state ``s`` and defines::
 
     σ_t² = 1 / (N (s_t + δ̃)),   δ̃ = δ / N                                    (text after eq. 14)
 
-with δ the precision of the prior p(θ) = N(0, I/δ) (eq. 5) and N the dataset size. One step is
+with δ the precision of the prior p(θ) = N(0, I/δ) (eq. 5) and N the dataset size. One step is::
 
     s_{t+1} = (1 − β_t) s_t + β_t h_t                                           (eq. 14 / 15 / 18)
     μ_{t+1} = μ_t − β_t (ĝ + δ̃ μ_t) / (s_{t+1} + δ̃)

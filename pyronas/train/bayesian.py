@@ -64,6 +64,7 @@ class BayesianNetwork(nn.Module):
 
     @property
     def drop_path_prob(self) -> float:
+        """The wrapped network's drop-path probability."""
         return self.net.drop_path_prob
 
     @drop_path_prob.setter
@@ -71,6 +72,7 @@ class BayesianNetwork(nn.Module):
         self.net.drop_path_prob = p
 
     def forward(self, x: torch.Tensor):
+        """Training: weights drawn from q(w) (local reparameterisation); evaluation: the pruned means."""
         if self.training:
             with LocalReparameterization():
                 sampled = self.weights.sample()

@@ -129,6 +129,7 @@ class TrainConfig:
         return self
 
     def to_dict(self) -> dict:
+        """The config as plain nested dicts and lists."""
         return asdict(self)
 
 
