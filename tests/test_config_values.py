@@ -78,6 +78,10 @@ def refuse(*overrides: str) -> str:
         (["model.name=dirichlet", "guide.name=dirichlet", "search.order=2"], "search.order", "use search.order: 1"),
         (["model.name=gaussian", "guide.name=dirichlet"], "guide.name 'dirichlet' (simplex)", "model.name 'gaussian'"),
         (["optim.arch.params={bogus: 1}"], "optim.arch.params", "bogus"),
+        (["select.rule=snr"], "select.rule 'snr' with guide.name 'delta'", "use select.rule: mean"),
+        (["model.name=dirichlet", "guide.name=dirichlet", "select.rule=loc"], "select.rule 'loc'", "loc_scale"),
+        (["select.params={bogus: 1}"], "select.params.bogus", "unknown parameter"),
+        (["search.callbacks=[{name: hessian, params: {bogus: 1}}]"], "search.callbacks[0].params.bogus", "unknown"),
     ],
 )
 def test_a_bad_value_or_combination_is_one_config_error_naming_the_key(overrides, key, says):
@@ -90,7 +94,7 @@ def test_the_combinations_it_refuses_are_legal_when_fixed():
     """The same pieces, put together as their declarations say, pass (so the refusals above are not blanket)."""
     assert check_config(load_config(overrides=BALENAS)) == []  # the guide reads its prior: no "no effect" note
     check_config(load_config(overrides=[*LOWRANK, "optim.arch.weight_decay=0"]))
-    check_config(load_config(overrides=[*VINNAS_W, 'objective.kl_scales={"w/": {weight: 1, end_epoch: 2}}']))
+    check_config(load_config(overrides=[*VINNAS_W, "select.rule=snr", 'objective.kl_scales={"w/": {weight: 1}}']))
     check_config(load_config(overrides=["space=darts", "supernet.layers=3"]))
     check_config(load_config(overrides=["search.steps_per_epoch=1", "search.eval_batches=null", f"seed={2**32 - 1}"]))
 

@@ -13,6 +13,8 @@ untouched), so every check reads the declarations of the real classes:
 * ``optim.weights``: a natural-gradient optimizer on the weights is refused with a q(w) and warned about
   on point-estimate weights;
 * ``search.order: 2`` against the guide's ``supports_second_order``;
+* ``select.rule`` against the guide: a rule declaring ``needs_loc_scale`` (``snr``, ``loc``) needs a Gaussian q(α);
+* the ``params`` of callbacks and of the selection rule against their signatures;
 * ``objective.kl_scales`` keys against the site groups (``alpha/``, ``w/``): a key in neither is a typo; a key
   of a group this model has no sites of is noted;
 * the macro layout against the space's cell kinds (every searched kind needs a cell).
@@ -39,6 +41,7 @@ from pyronas.infer.state import arch_parameters, weight_parameters
 from pyronas.nn.spaces import SearchSpace, get_space, layout_for
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import OPTIMIZERS, make_optimizer
+from pyronas.registry import check_params
 from pyronas.select.rules import SELECTORS
 
 __all__ = ["check_config", "check_layout", "effective_scales", "site_groups"]
@@ -66,13 +69,20 @@ def check_config(cfg: Config, program: bool = True) -> list[Note]:
     weights_factory = OPTIMIZERS.get(cfg.optim.weights.name, "optim.weights.name")
     arch_factory = OPTIMIZERS.get(cfg.optim.arch.name, "optim.arch.name")
     for i, c in enumerate(cfg.search.callbacks):
-        CALLBACKS.get(c.name, f"search.callbacks[{i}].name")
-    SELECTORS.get(cfg.select.rule, "select.rule")
+        check_params(CALLBACKS.get(c.name, f"search.callbacks[{i}].name"), c.params,
+                     f"search.callbacks[{i}].params", CALLBACKS.positional)
+    selector = SELECTORS.get(cfg.select.rule, "select.rule")
+    check_params(selector, cfg.select.params, "select.params", SELECTORS.positional)
     if not program:
         return []
     with torch.random.fork_rng(devices=[]):  # the search's random stream is not touched
         model, guide = _dry_build(cfg, space)
         notes = _check_optimizers(cfg, model, guide, weights_factory, arch_factory)
+    if getattr(selector, "needs_loc_scale", False) and guide.loc_scale() is None:
+        raise ConfigError(
+            f"select.rule {cfg.select.rule!r} with {describe(cfg.guide, 'guide')}: the rule ranks ops by the mean and "
+            "scale of a Gaussian q(α) (loc_scale), which this guide does not have; use select.rule: mean"
+        )
     if cfg.search.order == 2 and not guide.supports_second_order:
         raise ConfigError(
             f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "

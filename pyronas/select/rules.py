@@ -72,6 +72,9 @@ def select_snr(search: SearchState) -> Genotype:
     return search.space.derive({k: _scores_over_full_ops(search, k, positive_snr(*ls)) for k, ls in loc_scale.items()})
 
 
+select_snr.needs_loc_scale = True  # type: ignore[attr-defined]  # checked on load against the guide (infer.checks)
+
+
 # --- BaLeNAS selection: argmax of the Gaussian mean, and sample-and-score (BaLeNAS-TF) ------
 def _full_weights(search: SearchState, alpha: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Mixing weights over the full op set of the space for one draw ``{kind: [edges, ops]}``."""
@@ -88,6 +91,9 @@ def select_loc(search: SearchState) -> Genotype:
     if loc_scale is None:
         raise ValueError("select.rule: 'loc'/'magnitude' needs a Gaussian guide (one with loc_scale())")
     return search.space.derive(_full_weights(search, {k: mu for k, (mu, _) in loc_scale.items()}))
+
+
+select_loc.needs_loc_scale = True  # type: ignore[attr-defined]  # checked on load against the guide (infer.checks)
 
 
 def sample_and_score(
