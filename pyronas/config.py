@@ -3,8 +3,10 @@
 Every section is a dataclass; ``pyronas.schema.from_dict`` checks every key against the dataclass
 fields and its type annotation, and ``Config.validate`` checks values, so a bad config fails on load with a
 message naming the key (``optim.arch.lr: expected a number, got 'fast'``) instead of a stack
-trace from deep inside torch. ``params`` dicts of model/guide/selectors/callbacks are checked
-against the constructor signatures when the search builds them.
+trace from deep inside torch. This module is a plain typed schema: it imports no registry. The names
+a config holds (space, priors, guides, terms, optimizers, callbacks, selection rule), their ``params`` and
+how the pieces combine are checked in one place, ``pyronas.infer.checks.check_config``, which
+``pyronas.preflight.preflight`` runs (with the extras and data files) before a search reads any data.
 
 A config's ``imports:`` list names plug-in modules (a researcher's own package) that register
 priors, guides, terms, selectors, callbacks, ... (``pyronas.registry``); ``pyronas.schema.load_into`` imports them
