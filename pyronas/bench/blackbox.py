@@ -102,6 +102,48 @@ def regularized_evolution(
     return trace
 
 
+def local_search(table, budget: int, rng: np.random.Generator, n_ops: int = 5) -> Trace:
+    """Local search (White, Nolen & Savani 2021, "Exploring the loss landscape in NAS"): from a uniformly random
+    cell, query its whole one-edge neighbourhood (``6 (n_ops - 1)`` cells, in random order, skipping cells already
+    queried); move to the best observed neighbour if it beats the current cell, else restart from a new random
+    cell. Every query counts against ``budget``."""
+    trace, seen = Trace(), set()
+
+    def query(row: int) -> float:
+        value = table.sample(row, rng)
+        seen.add(row)
+        trace.add(row, value)
+        return value
+
+    def fresh() -> int:
+        while True:
+            row = int(rng.integers(len(table.mean)))
+            if row not in seen:
+                return row
+
+    current = fresh()
+    current_value = query(current)
+    while len(trace.rows) < budget:
+        ops = cell_from_index(current)
+        neighbours = [cell_index(ops[:e] + (o,) + ops[e + 1:]) for e in range(len(ops)) for o in range(n_ops)
+                      if o != ops[e]]
+        best, best_value = None, -np.inf
+        for row in rng.permutation(neighbours):
+            if len(trace.rows) >= budget:
+                break
+            if int(row) in seen:
+                continue
+            value = query(int(row))
+            if value > best_value:
+                best, best_value = int(row), value
+        if best is not None and best_value > current_value:
+            current, current_value = best, best_value
+        elif len(trace.rows) < budget:
+            current = fresh()
+            current_value = query(current)
+    return trace
+
+
 def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: bool = False,
                           **bo_settings) -> Trace:
     """GP-BO (``pyronas.bo.loop.BayesOpt``, all 15,625 cells enumerated as candidates) whose objective

@@ -24,9 +24,9 @@ import torch
 from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
-# Method names: random, re, bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log]. GP-BO settings of the runs: MAP hypers
-# warm-started from the previous fit, re-optimised every 10th proposal with 50 L-BFGS iterations (the GP is
-# conditioned on all data at every proposal).
+# Method names: random, re, ls (local search), bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log]. GP-BO settings of
+# the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal with 50 L-BFGS
+# iterations (the GP is conditioned on all data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
 CHECKPOINTS = (25, 50, 100, 150)
 LABELS = {"cifar10": "CIFAR-10 (valid)", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120"}
@@ -38,6 +38,8 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
     start = time.perf_counter()
     if method == "random":
         trace = bb.random_search(table, budget, rng)
+    elif method == "ls":
+        trace = bb.local_search(table, budget, rng)
     elif method == "re":
         trace = bb.regularized_evolution(table, budget, rng, population_size=20, sample_size=5)
     elif method.startswith("bo-"):
@@ -106,7 +108,7 @@ def report(results: list[dict], png: str | None) -> str:
         queried = sum(any(abs(v - opt) < 1e-9 for v in _true_values(r, last)) for r in rs)
         found = sum(abs(r["best_so_far"][last - 1] - opt) < 1e-9 for r in rs if len(r["best_so_far"]) >= last)
         inc = [r["incumbent_so_far"] for r in rs if "incumbent_so_far" in r]
-        returned = (f"{sum(abs(x[last - 1] - opt) < 1e-9 for x in inc)} of {len(inc)}" if inc else "—")
+        returned = sum(abs(x[last - 1] - opt) < 1e-9 for x in inc) if len(inc) == len(rs) else "—"
         inc_cells = " / ".join(_mean_sd([x[k - 1] for x in inc]) for k in (100, last)) if len(inc) > 1 else "—"
         lines.append(f"| {LABELS.get(ds, ds)} | {m} | {len(c)} | " + " | ".join(cells)
                      + f" | {queried} / {found} / {returned} of {len(rs)} | {inc_cells} | "

@@ -159,3 +159,16 @@ def test_bayesian_optimisation_records_the_gp_incumbents(table, one_thread):
     trace = bb.bayesian_optimisation(table, 7, seed=0, n_init=5, map_restart=False, map_steps=10)
     assert [n for n, _ in trace.incumbents] == [5, 6, 7]  # one per proposal, and the final one
     assert all(row in trace.rows[:n] for n, row in trace.incumbents)
+
+
+def test_local_search_walks_one_edge_neighbourhoods_and_beats_random(table):
+    trace = bb.local_search(table, 150, np.random.default_rng(0))
+    assert len(trace.rows) == len(set(trace.rows)) == 150  # never re-queries a cell
+    # after the start cell, each query is a one-edge neighbour of an earlier query, or a restart
+    moves = [min(_edges_changed(r, q) for q in trace.rows[:i]) for i, r in enumerate(trace.rows) if i]
+    assert sum(m == 1 for m in moves) >= 0.9 * len(moves)
+    ls = np.mean([bb.best_so_far(bb.local_search(table, 100, np.random.default_rng(s)), table.mean)[-1]
+                  for s in range(10)])
+    rs = np.mean([bb.best_so_far(bb.random_search(table, 100, np.random.default_rng(s)), table.mean)[-1]
+                  for s in range(10)])
+    assert ls > rs  # the additive table is the landscape local search was made for
