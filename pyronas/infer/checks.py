@@ -77,18 +77,20 @@ def check_config(cfg: Config, program: bool = True) -> list[Note]:
         return []
     with torch.random.fork_rng(devices=[]):  # the search's random stream is not touched
         model, guide = _dry_build(cfg, space)
-        notes = _check_optimizers(cfg, model, guide, weights_factory, arch_factory)
-    if getattr(selector, "needs_loc_scale", False) and guide.loc_scale() is None:
-        raise ConfigError(
-            f"select.rule {cfg.select.rule!r} with {describe(cfg.guide, 'guide')}: the rule ranks ops by the mean and "
-            "scale of a Gaussian q(α) (loc_scale), which this guide does not have; use select.rule: mean"
-        )
-    if cfg.search.order == 2 and not guide.supports_second_order:
-        raise ConfigError(
-            f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
-            "(its samples are not twice differentiable); use search.order: 1"
-        )
-    return notes + _check_kl_scales(cfg, model, guide)
+        notes = _check_natural_gradient(cfg, guide, weights_factory, arch_factory)
+        if getattr(selector, "needs_loc_scale", False) and guide.loc_scale() is None:
+            raise ConfigError(
+                f"select.rule {cfg.select.rule!r} with {describe(cfg.guide, 'guide')}: the rule ranks ops by the mean "
+                "and scale of a Gaussian q(α) (loc_scale), which this guide does not have; use select.rule: mean"
+            )
+        if cfg.search.order == 2 and not guide.supports_second_order:
+            raise ConfigError(
+                f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
+                "(its samples are not twice differentiable); use search.order: 1"
+            )
+        notes += _check_kl_scales(cfg, model, guide)
+        _dry_optimizers(cfg, model, guide)  # last: torch's first optimizer imports torch._dynamo (seconds)
+    return notes
 
 
 def check_layout(cfg: Config, space: SearchSpace) -> None:
@@ -119,11 +121,11 @@ def _dry_build(cfg: Config, space: SearchSpace) -> tuple[SupernetModel, ArchGuid
     return model, build_guide(cfg.guide, model, cfg.model)
 
 
-def _check_optimizers(
-    cfg: Config, model: SupernetModel, guide: ArchGuide, weights_factory: Callable, arch_factory: Callable
+def _check_natural_gradient(
+    cfg: Config, guide: ArchGuide, weights_factory: Callable, arch_factory: Callable
 ) -> list[Note]:
-    """``optim.arch`` / ``optim.weights`` against the guide (natural-gradient state), then both optimizers
-    built over the throwaway program's parameters, so their ``params`` are checked too."""
+    """``optim.arch`` / ``optim.weights`` against the guide: a natural-gradient optimizer's state is a posterior's
+    precision, meaningful only for an α guide whose σ is that state."""
     notes: list[Note] = []
     guide_key = _keys(cfg.guide, "guide", "alpha")
     arch_ng = getattr(arch_factory, "natural_gradient", False)
@@ -149,9 +151,15 @@ def _check_optimizers(
             )
         notes.append((logging.WARNING, (
             f"optim.weights.name {cfg.optim.weights.name!r}: the network weights are point estimates, so this "
-            "natural-gradient optimizer acts as Adam with a decay of prior_precision / num_data; its precision "
-            "state is not used as a posterior"
+            "natural-gradient optimizer steps them as an Adam-like method with its prior precision as a decay; "
+            "its precision state is not used as a posterior (no guide reads it)"
         )))
+    return notes
+
+
+def _dry_optimizers(cfg: Config, model: SupernetModel, guide: ArchGuide) -> None:
+    """Both optimizers built over the throwaway program's parameters (their ``params`` checked) and the
+    architecture one bound to the guide (e.g. BaLeNAS' prior precision against VAdam's)."""
     weight_optim = make_optimizer(weight_parameters(model, guide), cfg.optim.weights, "optim.weights")
     arch_optim = make_optimizer(arch_parameters(guide), cfg.optim.arch, "optim.arch")
     del weight_optim
@@ -160,7 +168,6 @@ def _check_optimizers(
     except (TypeError, ValueError) as e:
         msg = str(e)
         raise ConfigError(msg if msg.startswith(("optim.", "guide.", "model.")) else f"optim.arch: {msg}") from None
-    return notes
 
 
 def site_groups(model: SupernetModel) -> dict[str, list[str]]:
