@@ -234,9 +234,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """``pyronas sweep``: one search per seed as Ray tasks (local Ray, or a cluster with ``--address``)."""
     from pathlib import Path
 
+    from pyronas.infer.checks import check_config
     from pyronas.sweep import parse_seeds, sweep
 
     cfg = load_config(args.config, args.set)  # validated here, before any job starts
+    check_config(cfg)  # names and combinations too (extras and data files are the workers': checked by each job)
     out = Path(args.out or cfg.output.dir or Path("runs") / f"{cfg.name}-sweep")
     results = sweep(args.config, parse_seeds(args.seeds), out, args.set, args.address, args.num_cpus,
                     args.cpus_per_job)
