@@ -33,8 +33,10 @@ from pyro.distributions.transforms import biject_to
 from pyro.infer.autoguide.initialization import init_to_value
 
 from pyronas.analysis.diagnostics import PosteriorDraws, draw_posterior, summary_table, to_inference_data
+from pyronas.analysis.preconditioning import Z_SITE, Whitening, whitened_model
 from pyronas.infer.program import ArchGuide, ArchPrior, SupernetModel, alpha_site
 from pyronas.nn.spaces import SearchSpace
+from pyronas.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +93,8 @@ def supernet_log_likelihood(
 
 @dataclass
 class NutsResult:
-    """NUTS draws ``{kind: [chains, draws, edges, ops]}`` of the α sites, and how they were made."""
+    """NUTS draws ``{kind: [chains, draws, edges, ops]}`` of the α sites, and how they were made
+    (per chain: acceptance rate, adapted step size, divergent transitions, wall time)."""
 
     alpha: dict[str, torch.Tensor]
     wall_time: float
@@ -100,16 +103,41 @@ class NutsResult:
     warmup_steps: int
     accept_prob: list[float] = field(default_factory=list)
     step_size: list[float] = field(default_factory=list)
+    divergences: list[int] = field(default_factory=list)
+    chain_wall: list[float] = field(default_factory=list)
 
 
 def _default_init(prior: ArchPrior) -> dict[str, torch.Tensor]:
     """α at the origin of the unconstrained space: 0 for real α, the simplex centre for θ."""
-    out = {}
-    for k in prior.arch_shapes:
-        d = prior.alpha_dist(k)
-        t = biject_to(d.support)
-        out[alpha_site(k)] = t(torch.zeros(t.inverse_shape(d.shape()), device=prior.device))
+    return dispersed_inits(prior, 1, scale=0.0)[0]
+
+
+def dispersed_inits(
+    prior: ArchPrior, num_chains: int, center: dict[str, torch.Tensor] | None = None, scale: float = 1.0, seed: int = 0
+) -> list[dict[str, torch.Tensor]]:
+    """``num_chains`` starting points ``{alpha/<kind>: value}``: ``center`` (default the origin) plus
+    ``scale`` · N(0, 1) in the prior's unconstrained space, so chains start apart and R-hat can see
+    a chain that did not reach the bulk (Vehtari et al. 2021, section 2)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(num_chains):
+        values = {}
+        for k in prior.arch_shapes:
+            d = prior.alpha_dist(k)
+            t = biject_to(d.support)
+            shape = t.inverse_shape(d.shape())
+            u = torch.zeros(shape) if center is None else t.inv(center[k].detach().cpu().float())
+            u = u + scale * torch.randn(shape, generator=g)
+            values[alpha_site(k)] = t(u).to(prior.device)
+        out.append(values)
     return out
+
+
+def _chain_settings(num_samples: int, warmup_steps: int, seed: int, max_tree_depth: int, full_mass: bool) -> dict:
+    return {
+        "num_samples": num_samples, "warmup_steps": warmup_steps, "seed": seed,
+        "max_tree_depth": max_tree_depth, "full_mass": full_mass,
+    }
 
 
 def run_nuts(
@@ -120,47 +148,111 @@ def run_nuts(
     num_chains: int = 2,
     seed: int = 0,
     max_tree_depth: int = 6,
-    init: dict[str, torch.Tensor] | None = None,
+    init: dict[str, torch.Tensor] | list[dict[str, torch.Tensor]] | None = None,
     target_accept_prob: float = 0.8,
     full_mass: bool = False,
+    chain_dir: str | os.PathLike | None = None,
+    progress: bool = False,
+    whitening: Whitening | None = None,
 ) -> NutsResult:
     """Sample p(α | D) with NUTS, ``num_chains`` chains one after the other (chain c: seed + c).
 
     Args:
         prior: the α prior (``model.prior``).
         log_likelihood: α ↦ log-likelihood (``supernet_log_likelihood`` or a closed form).
-        init: ``{kind: α}`` starting point of every chain (e.g. the VI guide's mean); default the
-            origin of the unconstrained space (improper priors cannot be sampled for an init).
+        init: ``{kind: α}`` starting point of every chain (e.g. the VI guide's mean), or a list of
+            ``num_chains`` such points (``dispersed_inits``); default the origin of the unconstrained
+            space (improper priors cannot be sampled for an init).
         max_tree_depth: NUTS tree depth cap (at most 2^depth − 1 leapfrog steps per draw).
         full_mass: adapt a dense mass matrix in warm-up (a softmax α is invariant to adding a constant
             per edge, so its posterior ridge is not axis-aligned and a diagonal mass matrix needs deep
             trees to cross it).
+        chain_dir: save each finished chain as ``chain_<c>.pt`` there and load the chains already
+            saved with the same settings: a long reference can be stopped and continued chain by chain.
+        progress: report progress over chains × (warm-up + draws) (``pyronas.progress.Progress``).
+        whitening: sample z with α = T(u* + L z) instead of α (``pyronas.analysis.preconditioning``:
+            the same posterior, preconditioned by a Laplace fit); the draws are returned as α.
     """
-    model = alpha_model(prior, log_likelihood)
-    values = _default_init(prior) if init is None else {alpha_site(k): v.detach() for k, v in init.items()}
+    model = alpha_model(prior, log_likelihood) if whitening is None else whitened_model(whitening, log_likelihood)
+    if init is None:
+        inits = [_default_init(prior)] * num_chains
+    elif isinstance(init, dict):
+        inits = [{alpha_site(k): v.detach() for k, v in init.items()}] * num_chains
+    else:
+        if len(init) != num_chains:
+            raise ValueError(f"init: {len(init)} starting points for {num_chains} chains")
+        inits = [{(k if k.startswith("alpha/") else alpha_site(k)): v.detach() for k, v in i.items()} for i in init]
+    folder = Path(chain_dir) if chain_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     chains: dict[str, list[torch.Tensor]] = {k: [] for k in prior.arch_shapes}
-    accept, steps = [], []
+    stats: dict[str, list] = {"accept": [], "step_size": [], "divergences": [], "wall": []}
+    per_chain = warmup_steps + num_samples
+    bar = Progress(num_chains * per_chain, desc="NUTS", unit="draw", enabled=progress)
     start = time.perf_counter()
     for c in range(num_chains):
-        pyro.set_rng_seed(seed + c)
-        kernel = pyro.infer.mcmc.NUTS(
-            model,
-            max_tree_depth=max_tree_depth,
-            target_accept_prob=target_accept_prob,
-            full_mass=full_mass,
-            init_strategy=init_to_value(values=values),
-        )
-        mcmc = pyro.infer.mcmc.MCMC(kernel, num_samples=num_samples, warmup_steps=warmup_steps, disable_progbar=True)
-        mcmc.run()
-        draws = mcmc.get_samples()
+        settings = _chain_settings(num_samples, warmup_steps, seed + c, max_tree_depth, full_mass)
+        path = folder / f"chain_{c}.pt" if folder is not None else None
+        if path is not None and path.exists():
+            saved = torch.load(path, weights_only=True)
+            if saved["settings"] != settings:
+                raise ValueError(
+                    f"{path} was sampled with {saved['settings']}, not {settings}: delete it or change chain_dir"
+                )
+            bar.update(per_chain, chain=c + 1)
+        else:
+            if whitening is not None:  # start at the same α, in z coordinates
+                init_c = {Z_SITE: whitening.to_z(whitening.space.to_u(inits[c]))}
+            else:
+                init_c = inits[c]
+            saved = _run_chain(model, init_c, settings, target_accept_prob, bar, c)
+            if whitening is not None:
+                saved["alpha"] = {k: v.detach() for k, v in whitening.to_alpha(saved["alpha"].pop("_z")).items()}
+            if path is not None:
+                torch.save(saved, path)
         for k in chains:
-            chains[k].append(draws[alpha_site(k)].detach())
-        accept.append(float(mcmc.diagnostics().get("acceptance rate", {}).get("chain 0", float("nan"))))
-        steps.append(float(kernel.step_size))
-        logger.info("NUTS chain %d/%d done (%.1f s)", c + 1, num_chains, time.perf_counter() - start)
+            chains[k].append(saved["alpha"][k].to(prior.device))
+        for key in stats:
+            stats[key].append(saved[key])
+        logger.info("NUTS chain %d/%d: %.1f s, %d divergent", c + 1, num_chains, saved["wall"], saved["divergences"])
+    bar.close()
     wall = time.perf_counter() - start
     alpha = {k: torch.stack(v) for k, v in chains.items()}
-    return NutsResult(alpha, wall, num_chains, num_samples, warmup_steps, accept, steps)
+    return NutsResult(alpha, wall, num_chains, num_samples, warmup_steps, stats["accept"], stats["step_size"],
+                      stats["divergences"], stats["wall"])
+
+
+def _run_chain(
+    model: Callable[[], None], init: dict[str, torch.Tensor], settings: dict, target_accept_prob: float,
+    bar: Progress, chain: int,
+) -> dict:
+    """One NUTS chain: its draws ``{kind: [draws, ...]}`` on the CPU and its statistics."""
+    pyro.set_rng_seed(settings["seed"])
+    kernel = pyro.infer.mcmc.NUTS(
+        model,
+        max_tree_depth=settings["max_tree_depth"],
+        target_accept_prob=target_accept_prob,
+        full_mass=settings["full_mass"],
+        init_strategy=init_to_value(values=init),
+    )
+
+    def hook(kernel, params, stage, i) -> None:  # noqa: ANN001  (pyro's hook_fn signature)
+        bar.update(1, chain=chain + 1, stage=stage.lower())
+
+    t0 = time.perf_counter()
+    mcmc = pyro.infer.mcmc.MCMC(kernel, num_samples=settings["num_samples"], warmup_steps=settings["warmup_steps"],
+                                disable_progbar=True, hook_fn=hook)
+    mcmc.run()
+    draws = mcmc.get_samples()
+    diag = mcmc.diagnostics()
+    return {
+        "alpha": {k[len(alpha_site("")):]: v.detach().cpu() for k, v in draws.items()},
+        "accept": float(diag.get("acceptance rate", {}).get("chain 0", float("nan"))),
+        "step_size": float(kernel.step_size),
+        "divergences": len(diag.get("divergences", {}).get("chain 0", [])),
+        "wall": time.perf_counter() - t0,
+        "settings": settings,
+    }
 
 
 def nuts_inference_data(result: NutsResult, prior: ArchPrior, space: SearchSpace) -> az.InferenceData:
