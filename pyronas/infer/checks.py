@@ -3,8 +3,9 @@
 ``check_config(cfg)`` is the one place where the names of a config are resolved against the registries
 (``space``, ``model``/``guide`` pieces, ``objective.terms``, ``optim.*.name``, ``search.callbacks``,
 ``select.rule``) and where the pieces are checked against each other. It builds the program once on a
-throwaway supernet of the config's layout with one channel per op (milliseconds; the global RNGs are left
-untouched), so every check reads the declarations of the real classes:
+throwaway supernet of the config's layout with one channel per op (0.03 s for NB201's 3 cells, about 1 s for
+DARTS' 8 on a busy 2-core CPU; the global RNGs are left untouched), so every check reads the declarations of the
+real classes:
 
 * the prior↔guide contract (``support``, ``needs_prior``, weight sites; ``pyronas.infer.build.check_contract``);
 * ``optim.arch`` against the α guide: an optimizer whose state is a Gaussian posterior's precision
@@ -45,8 +46,6 @@ from pyronas.registry import check_params
 from pyronas.select.rules import SELECTORS
 
 __all__ = ["check_config", "check_layout", "effective_scales", "site_groups"]
-
-log = logging.getLogger(__name__)
 
 Note = tuple[int, str]  # (logging level, message) of a legal setting the log should mention
 
