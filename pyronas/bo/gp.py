@@ -210,6 +210,13 @@ def _read_hypers(gpr: gp.models.GPRegression) -> GPHypers:
     return GPHypers(gpr.mean_function.m, gpr.kernel.variance, gpr.kernel.lengthscale, gpr.noise).detach()
 
 
+def _raise_unless_probe_failure(e: Exception) -> None:
+    """Re-raise ``e`` unless it is what an L-BFGS probe too far out produces: a kernel matrix that is not positive
+    definite, or a hyperparameter that underflowed to 0, outside its prior's support (Pyro's validation error)."""
+    if not isinstance(e, torch.linalg.LinAlgError) and "support" not in str(e):
+        raise e
+
+
 @_local_params
 def fit_map(
     X: torch.Tensor,
@@ -236,14 +243,16 @@ def fit_map(
         opt = torch.optim.LBFGS(gpr.parameters(), lr=1.0, max_iter=steps, line_search_fn="strong_wolfe")
         try:
             gp.util.train(gpr, opt, loss_fn, num_steps=1)
-        except torch.linalg.LinAlgError:  # a line-search probe too far out: keep the best point so far
-            logger.debug("GP MAP fit: L-BFGS stopped on a non-positive-definite kernel matrix")
+        except (torch.linalg.LinAlgError, ValueError) as e:  # a line-search probe too far out
+            _raise_unless_probe_failure(e)
+            logger.debug("GP MAP fit: L-BFGS stopped on a probe outside the model (%s)", type(e).__name__)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; known: adam, lbfgs")
     with torch.no_grad():
         try:
             loss = float(loss_fn(gpr.model, gpr.guide))
-        except torch.linalg.LinAlgError:
+        except (torch.linalg.LinAlgError, ValueError) as e:  # the caller falls back to another fit
+            _raise_unless_probe_failure(e)
             loss = float("inf")
     logger.debug("GP MAP fit: final loss %.4f", loss)
     return _read_hypers(gpr), loss

@@ -88,3 +88,28 @@ def test_exhaustive_ei_proposes_the_argmax_over_all_unevaluated_cells():
     row = row_of(NB201, proposal)
     assert row not in seen
     assert ei[row] == pytest.approx(ei.max(), rel=1e-3, abs=1e-8)  # the exhaustive argmax (up to fp ties)
+
+
+def test_map_fit_survives_a_probe_that_underflows_a_hyperparameter(monkeypatch):
+    """Seen on NB201 with -log(100 - acc) targets: an L-BFGS probe drove the noise to 0.0, outside the LogNormal
+    prior's support, and Pyro's validation raised ValueError; the fit keeps its point (BayesOpt then compares
+    losses / falls back). Any other ValueError is a bug and propagates."""
+    import pyronas.bo.gp as gpmod
+
+    _, X = _cells(12, 3)
+    y = torch.linspace(-1, 1, 12)
+
+    def probe_failure(*a, **k):
+        raise ValueError("Error while computing log_prob at site 'noise':\nExpected value argument ... to be "
+                         "within the support (GreaterThan(lower_bound=0.0)) of the distribution LogNormal()")
+
+    monkeypatch.setattr(gpmod.gp.util, "train", probe_failure)
+    h, loss = fit_map(X, y, kernel="hamming", steps=5, optimizer="lbfgs")
+    assert h.lengthscale.shape == (6,) and math.isfinite(loss)
+
+    def bug(*a, **k):
+        raise ValueError("shape mismatch")
+
+    monkeypatch.setattr(gpmod.gp.util, "train", bug)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        fit_map(X, y, kernel="hamming", steps=5, optimizer="lbfgs")
