@@ -78,7 +78,7 @@ def main() -> None:
                     break
                 result = svi.step(w_batch, a_batch, progress=epoch + i / steps,
                                   update_arch=epoch >= cfg.search.warmup_epochs)
-            print(f"epoch {epoch}: weight-split loss {result.weight_loss.item():.3f}",
+            print(f"epoch {epoch}: weight-split loss {result.weight_loss:.3f}",
                   space.derive({k: supernet.to_full(k, p) for k, p in guide.op_probs().items()}))
     # 7. selection ("mean": strongest op of the expected mixing weights) and results
     genotype = space.derive({k: supernet.to_full(k, p) for k, p in guide.op_probs().items()})

@@ -20,7 +20,7 @@ FLOORS: dict[int, tuple[str, ...]] = {
     3: ("pyronas.select", "pyronas.train", "pyronas.analysis", "pyronas.bench"),
     4: ("pyronas.callbacks",),
     5: ("pyronas.infer.runner",),
-    6: ("pyronas.cli", "pyronas.sweep", "pyronas.export", "pyronas.__main__"),
+    6: ("pyronas.cli", "pyronas.sweep", "pyronas.export", "pyronas.__main__", "pyronas.methods", "pyronas.summary"),
 }
 _PREFIX = {prefix: floor for floor, prefixes in FLOORS.items() for prefix in prefixes}
 

@@ -8,5 +8,12 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Callback": "base",
         "CALLBACKS": "base",
         "load_callback": "base",
+        "Benchmark": "benchmark",
+        "Exploration": "exploration",
+        "HessianTracker": "hessian",
+        "OneHotRecord": "onehot",
+        "Progressive": "progressive",
+        "TensorBoard": "tensorboard",
+        "VinnasSelect": "vinnas_select",
     },
 )

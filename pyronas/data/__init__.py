@@ -9,6 +9,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "Batches": "datasets",
         "load_dataset": "datasets",
         "bilevel_split": "datasets",
+        "default_root": "datasets",
+        "FASHION_MNIST_ROOT": "datasets",
+        "NUM_CLASSES": "datasets",
         "Augment": "augment",
     },
 )

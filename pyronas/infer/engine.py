@@ -23,6 +23,7 @@ outputs and checkpoints are ``pyronas.infer.runner``'s.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -34,7 +35,7 @@ from pyronas.infer.objectives import Objective, SiteRecorder
 from pyronas.infer.program import ArchGuide, SupernetModel
 from pyronas.runtime import Runtime
 
-__all__ = ["BilevelSVI", "NonFiniteLossError", "SharedDraw", "StepResult"]
+__all__ = ["BilevelSVI", "Loss", "NonFiniteLossError", "SharedDraw", "StepResult"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -71,21 +72,57 @@ def _on_cuda(fn) -> bool:
         return False
 
 
+class Loss(float):
+    """A loss as a plain Python ``float`` (``print``, ``f"{loss:.3f}"``, arithmetic, JSON). ``.item()``, the
+    spelling of the tensors ``StepResult`` used to hold, still works but is deprecated."""
+
+    def item(self) -> float:
+        """Deprecated: the value is a float already."""
+        warnings.warn(
+            "StepResult losses are Python floats: use result.weight_loss / result.arch_loss directly "
+            "(result.tensors() gives the loss tensors); .item() will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return float(self)
+
+
 @dataclass
 class StepResult:
-    """What one ``BilevelSVI.step`` returns (losses detached).
+    """What one ``BilevelSVI.step`` returns.
 
     Attributes:
-        weight_loss: L on the weight batch (at the weights before their update).
-        arch_loss: L on the architecture batch, or None when the architecture was not updated.
+        weight_loss: L on the weight batch (at the weights before their update), a float.
+        arch_loss: L on the architecture batch, a float, or None when the architecture was not updated.
         logits: the likelihood's logits of the weight batch (for training accuracy), or None.
         samples: the latent values each level's loss drew, ``{"weights": {site: [values]}, "arch": ...}``.
+
+    The floats are read from the detached loss tensors when first asked for (one device synchronisation
+    each); ``tensors()`` gives the tensors themselves.
     """
 
-    weight_loss: torch.Tensor
-    arch_loss: torch.Tensor | None = None
-    logits: torch.Tensor | None = None
-    samples: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict)
+    weight_loss_tensor: torch.Tensor = field(default_factory=lambda: torch.tensor(float("nan")), repr=False)
+    arch_loss_tensor: torch.Tensor | None = field(default=None, repr=False)
+    logits: torch.Tensor | None = field(default=None, repr=False)
+    samples: dict[str, dict[str, list[torch.Tensor]]] = field(default_factory=dict, repr=False)
+
+    @property
+    def weight_loss(self) -> Loss:
+        """L on the weight batch, as a float."""
+        return Loss(self.weight_loss_tensor.item())
+
+    @property
+    def arch_loss(self) -> Loss | None:
+        """L on the architecture batch, as a float (None when the architecture was not updated)."""
+        return None if self.arch_loss_tensor is None else Loss(self.arch_loss_tensor.item())
+
+    def tensors(self) -> dict[str, torch.Tensor | None]:
+        """The detached loss tensors, ``{"weight_loss": ..., "arch_loss": ... or None}`` (on the run's device)."""
+        return {"weight_loss": self.weight_loss_tensor, "arch_loss": self.arch_loss_tensor}
+
+    def __repr__(self) -> str:
+        arch = "None" if self.arch_loss_tensor is None else f"{self.arch_loss:.4f}"
+        return f"StepResult(weight_loss={self.weight_loss:.4f}, arch_loss={arch})"
 
 
 def optimizer_params(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
@@ -209,14 +246,14 @@ class BilevelSVI:
         update_arch = update_arch and arch_batch is not None
         if update_arch:
             xa, ya = (self.runtime.prepare_batch(arch_batch[0]), arch_batch[1])
-        result = StepResult(weight_loss=torch.tensor(float("nan")))
+        result = StepResult()
         with self._iteration():
             if update_arch and self.arch_first:
-                result.arch_loss, result.samples["arch"] = self.arch_step((xa, ya), (xw, yw), progress)
-            result.weight_loss, rec = self.weight_step((xw, yw), progress)
+                result.arch_loss_tensor, result.samples["arch"] = self.arch_step((xa, ya), (xw, yw), progress)
+            result.weight_loss_tensor, rec = self.weight_step((xw, yw), progress)
             result.logits, result.samples["weights"] = rec.logits, rec.values
             if update_arch and not self.arch_first:
-                result.arch_loss, result.samples["arch"] = self.arch_step((xa, ya), (xw, yw), progress)
+                result.arch_loss_tensor, result.samples["arch"] = self.arch_step((xa, ya), (xw, yw), progress)
         return result
 
     def weight_step(self, batch: Batch, progress: float = 0.0) -> tuple[torch.Tensor, SiteRecorder]:
