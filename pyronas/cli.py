@@ -80,6 +80,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_configs(args: argparse.Namespace) -> int:
+    """``pyronas configs``: the packaged configs, one line each (name and the file's first comment line)."""
+    from pyronas.config_files import listing
+
+    print(listing())
+    return 0
+
+
 def cmd_bo(args: argparse.Namespace) -> int:
     """``pyronas bo``: Bayesian-optimisation NAS baseline (GP surrogate, EI/PI/UCB) from the ``bo:`` section."""
     from pyronas.bo.loop import run_bo
@@ -256,8 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("search", help="run an architecture search from a YAML config")
-    _config_args(p, "YAML config file")
+    _config_args(p, "YAML config file, or a packaged config's name (`pyronas configs` lists them)")
     p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("configs", help="list the packaged configs (usable by name: --config drnas_nb201_fmnist)")
+    p.set_defaults(func=cmd_configs)
 
 
     p = sub.add_parser("bo", help="Bayesian-optimisation NAS baseline (GP surrogate) from a YAML config")
@@ -309,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
     try:
+        if getattr(args, "config", None):  # a file, or a packaged config by name (pyronas.config_files)
+            from pyronas.config_files import find_packaged
+
+            args.config = str(find_packaged(args.config) or args.config)
         with allow_imports(getattr(args, "imports", ()), getattr(args, "trust_imports", False)):
             return args.func(args)
     except PyronasError as e:  # the project's own errors name the key or file to fix; anything else is a bug

@@ -261,7 +261,7 @@ class Search:
                     f"{err} at epoch {e}, step {step}; stopping. "
                     f"Last good checkpoint kept: {ckpt if ckpt and ckpt.exists() else 'none'}"
                 ) from err
-            loss = r.weight_loss.item()
+            loss = r.weight_loss  # a float
             self._accum["loss"] += loss * len(yw)
             if r.logits is not None:
                 self._accum["correct"] += int((r.logits.argmax(-1) == yw).sum())
