@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 Selector = Callable[..., Genotype]
 T = TypeVar("T", torch.Tensor, np.ndarray)
 SELECTORS: Registry[Selector] = Registry(
-    "selection rule", "a function rule(search, **params) -> Genotype", key="rule", positional=1
+    "selection rule",
+    "a function rule(search, **params) -> Genotype; attribute needs_loc_scale = True: it reads a Gaussian "
+    "q(alpha)'s mean and scale (guide.loc_scale()), checked against the guide on load",
+    key="rule",
+    positional=1,
 )
 
 
