@@ -23,7 +23,8 @@ extensions = [
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "nuts", "**/.ipynb_checkpoints"]
+# *.table.md: generated fragments that a page pulls in with {include} (e.g. demo.table.md), no pages of their own
+exclude_patterns = ["_build", "nuts", "**/.ipynb_checkpoints", "*.table.md", "**/*.table.md"]
 
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
