@@ -63,6 +63,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     from pyronas.infer import run_search
     from pyronas.runfolder import writing
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--overwrite: not with --resume (--resume continues the run, --overwrite deletes it)")
     if args.resume:
         run = _require_run_dir(args.resume)
         with writing(run, "search.log", resume=True, kind="search"):
@@ -113,6 +115,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     set_threads()  # $OMP_NUM_THREADS, else half the CPUs (at most 4)
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--overwrite: not with --resume (--resume continues the run, --overwrite deletes it)")
     if args.resume:
         run = out = _require_run_dir(args.resume, "train_config.yaml")
         with writing(run, "train.log", resume=True, kind="train"):

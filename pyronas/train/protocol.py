@@ -17,6 +17,7 @@ import yaml
 
 from pyronas.config import ConfigError
 from pyronas.data.datasets import load_dataset
+from pyronas.distributed import init_from_env
 from pyronas.io import atomic_write_text
 from pyronas.nn.spaces import Genotype
 from pyronas.runfolder import writing
@@ -114,8 +115,8 @@ def run_train(
 
     ``out_dir`` is written under ``pyronas.runfolder.writing`` (locked, logged to ``train.log``); a fresh
     run into a folder that holds a retraining is refused unless ``overwrite``."""
-    if out_dir is None:
-        return _run_train(cfg, genotype, None, resume, data, progress)
+    if out_dir is None or not init_from_env(cfg.device).is_main:  # under torchrun rank 0 alone writes the folder
+        return _run_train(cfg, genotype, None if out_dir is None else Path(out_dir), resume, data, progress)
     with writing(out_dir, "train.log", resume=resume, overwrite=overwrite, kind="train", command="train"):
         return _run_train(cfg, genotype, Path(out_dir), resume, data, progress)
 
