@@ -30,7 +30,7 @@ class Callback:
             on_step_end                 after every step's weight and architecture updates
             on_epoch_end(e)             after the evaluation and the history/metrics rows of epoch e;
                                         before metrics.json, history.json and the checkpoint are written
-        on_search_end                   after ``search.keep`` and selection, before genotype.json
+        on_search_end                   after search.keep and selection, before genotype.json
 
     Callbacks run in the order of ``search.callbacks``. A subclass's ``__init__`` takes the entry's
     ``params`` as keyword arguments (checked against its signature on load); a new hook method only
