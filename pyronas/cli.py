@@ -190,6 +190,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         print(f"{name}: {path}")
     if not args.no_plots:
         for i, (folder, search) in enumerate(zip(folders, searches, strict=True)):
+    if args.reference and len(runs) > 1:
+        raise ConfigError("--reference nuts: give one RUN_DIR (the reference is per run)")
             fig_dir = folder if not args.out else out / (f"run{i}_{folder.name}" if len(runs) > 1 else "")
             figures = plots.plot_run(
                 folder, search.space, fig_dir, guide=search.guide, edges=args.edges,
@@ -208,6 +210,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"{args.format}: {', '.join(str(p) for p in result.files)}")
     print(f"max |logit difference| to the PyTorch network: {result.max_abs_diff:.3g} ({result.seconds:.1f}s)")
     return 0
+    if args.reference:  # NUTS on the posterior q(alpha) approximates (pyronas.analysis.calibration)
+        from pyronas.analysis.calibration import reference_check
+
+        check = reference_check(
+            runs[0], args.out, args.reference_images, args.reference_chains, args.reference_warmup,
+            args.reference_draws, args.reference_tree_depth, seed=args.seed,
+        )
+        print(f"NUTS reference: max R-hat {check.max_rhat:.3f}, min ESS bulk {check.min_ess_bulk:.0f} tail "
+              f"{check.min_ess_tail:.0f}, {check.divergences} divergent, {check.nuts_wall_s:.0f} s")
+        print(", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                        for k, v in check.calibration.row().items()))
+        print(f"reference: {check.files['json']}")
+        print(f"reference verdict: {check.verdict}")
 
 
 def _export_parser(sub) -> None:
@@ -324,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
     try:
+    p.add_argument("--reference", choices=["nuts"], help="also check q(alpha) against a NUTS reference (one run)")
+    p.add_argument("--reference-draws", type=int, default=500, help="NUTS draws per chain (default 500)")
+    p.add_argument("--reference-warmup", type=int, default=300, help="NUTS warm-up steps per chain (default 300)")
+    p.add_argument("--reference-chains", type=int, default=4, help="NUTS chains (default 4)")
+    p.add_argument("--reference-images", type=int, default=64, help="images of the arch split (default 64)")
+    p.add_argument("--reference-tree-depth", type=int, default=6, help="NUTS tree depth cap (default 6)")
         if getattr(args, "config", None):  # a file, or a packaged config by name (pyronas.config_files)
             from pyronas.config_files import find_packaged
 

@@ -23,6 +23,7 @@ log-likelihood scaled to the split size, and its own guide as the search left it
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -35,7 +36,7 @@ import torch
 from pyro import poutine
 
 from pyronas.analysis.nuts import NutsResult, alpha_model, run_nuts
-from pyronas.analysis.preconditioning import Unconstrained, find_modes, laplace
+from pyronas.analysis.preconditioning import Unconstrained, Whitening, find_modes, laplace
 from pyronas.infer.program import ArchPrior, alpha_site
 
 RHAT_MAX, ESS_MIN = 1.01, 400.0  # Vehtari et al. 2021
@@ -205,6 +206,7 @@ def check_guide(
     progress: bool = False,
     rhat_max: float = RHAT_MAX,
     ess_min: float = ESS_MIN,
+    mode_iters: int = 300,
 ) -> GuideCheck:
     """NUTS on p(α | D) ∝ p(α) exp(log_likelihood(α)) and q's calibration against it.
 
@@ -212,13 +214,22 @@ def check_guide(
     space), a Laplace whitening there, ``num_chains`` chains started ``disperse`` posterior sds away
     in random directions, dense mass adaptation; ``chain_dir``: chains saved and resumed there.
     q: ``q_samples`` draws of ``guide_fn`` (a Pyro guide over the ``alpha/<kind>`` sites) with their
-    importance log-weights for k̂. ``rhat_max``, ``ess_min``: the verdict's convergence thresholds."""
+    importance log-weights for k̂. ``rhat_max``, ``ess_min``: the verdict's convergence thresholds;
+    ``mode_iters``: L-BFGS iterations at most for the mode."""
     space = Unconstrained(prior)
-    u0 = space.to_u(start) if start is not None else torch.zeros(space.dim, device=prior.device)
-    mode = find_modes(space, log_likelihood, [u0])[0]
-    whitening = laplace(space, log_likelihood, mode.u)
+    saved = Path(chain_dir) / "whitening.pt" if chain_dir is not None else None
+    if saved is not None and saved.exists():  # a continued check: the same starts as the first call
+        w = torch.load(saved, weights_only=True)
+        whitening = Whitening(space, w["center"].to(prior.device), w["chol"].to(prior.device))
+    else:
+        u0 = space.to_u(start) if start is not None else torch.zeros(space.dim, device=prior.device)
+        mode = find_modes(space, log_likelihood, [u0], min(100, mode_iters), max(1, mode_iters // 100))[0]
+        whitening = laplace(space, log_likelihood, mode.u)
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"center": whitening.center.cpu(), "chol": whitening.chol.cpu()}, saved)
     g = torch.Generator().manual_seed(seed)
-    zs = disperse * torch.randn(num_chains, space.dim, generator=g).to(mode.u)
+    zs = disperse * torch.randn(num_chains, space.dim, generator=g).to(whitening.center)
     inits = [{alpha_site(k): v for k, v in whitening.to_alpha(z).items()} for z in zs]
     result = run_nuts(
         prior, log_likelihood, num_samples, warmup_steps, num_chains, seed=seed, max_tree_depth=max_tree_depth,
@@ -233,3 +244,53 @@ def check_guide(
     divergences = int(sum(result.divergences))
     text = verdict(cal, max_rhat, min(ess_bulk, ess_tail), divergences, rhat_max, ess_min)
     return GuideCheck(cal, max_rhat, ess_bulk, ess_tail, divergences, sum(result.chain_wall), text, result)
+
+
+def reference_check(
+    run_dir: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    images: int = 64,
+    num_chains: int = 4,
+    warmup_steps: int = 300,
+    num_samples: int = 500,
+    max_tree_depth: int = 6,
+    q_samples: int = 400,
+    seed: int = 0,
+    progress: bool = True,
+) -> GuideCheck:
+    """``pyronas diagnose RUN --reference nuts``: the run's q(α) against a NUTS reference of the
+    posterior its ELBO targets, with its weights fixed (q(w)'s means where the weights are random).
+
+    The target: p(α) · Π_n Cat(y_n | supernet(x_n; α, w))^{N/m} on the first ``images`` images of
+    the architecture split (BatchNorm with its running statistics), N the split size. Chains are
+    saved in ``OUT/reference/chains`` (OUT: ``out_dir``, default the run folder), so a stopped check
+    continues where it stopped; ``reference_check.json`` holds the table row and the verdict."""
+    from pyronas.analysis.diagnostics import load_search
+    from pyronas.analysis.nuts import supernet_log_likelihood
+
+    run = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else (run.parent if run.is_file() else run)
+    search = load_search(run)
+    model, guide = search.model, search.guide
+    for prm in model.parameters():
+        prm.requires_grad_(False)
+    model.eval()
+    data = search.arch_data
+    x, y = data.x[:images], data.y[:images]
+    weights = guide.weights.pruned_means() if model.prior.weight_shapes else None
+    loglik = supernet_log_likelihood(model, x, y, len(data), weights)
+    start = {k: v.mean(0) for k, v in guide.sample_alpha(256).items()}
+    name = type(guide.alpha_guide).__name__
+
+    def guide_fn() -> None:
+        guide.alpha_guide(None, None, len(data))
+
+    check = check_guide(
+        name, model.prior, loglik, guide_fn, start, num_chains, warmup_steps, num_samples, max_tree_depth, q_samples,
+        seed=seed, chain_dir=out / "reference" / "chains", progress=progress,
+    )
+    check.files["json"] = out / "reference" / "reference_check.json"
+    summary = {"run": str(run), "images": len(y), "n_data": len(data), "chains": num_chains,
+               "warmup": warmup_steps, "draws": num_samples, **check.summary()}
+    check.files["json"].write_text(json.dumps(summary, indent=1))
+    return check
