@@ -179,6 +179,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             raise ConfigError(f"RUN_DIR: {r} does not exist (a run folder or a checkpoint file)")
     folders = [r.parent if r.is_file() else r for r in runs]
     out = Path(args.out) if args.out else (folders[0] if len(runs) == 1 else folders[0] / "diagnostics")
+    if args.reference and len(runs) > 1:
+        raise ConfigError("--reference nuts: give one RUN_DIR (the reference is per run)")
     searches = [diagnostics.load_search(r) for r in runs]
     result = diagnostics.diagnose_searches(searches, args.samples, out, args.seed, [str(r) for r in runs])
     print(f"op probabilities over {len(runs)} run(s) x {args.samples} draws (chains = runs):")
@@ -190,8 +192,6 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         print(f"{name}: {path}")
     if not args.no_plots:
         for i, (folder, search) in enumerate(zip(folders, searches, strict=True)):
-    if args.reference and len(runs) > 1:
-        raise ConfigError("--reference nuts: give one RUN_DIR (the reference is per run)")
             fig_dir = folder if not args.out else out / (f"run{i}_{folder.name}" if len(runs) > 1 else "")
             figures = plots.plot_run(
                 folder, search.space, fig_dir, guide=search.guide, edges=args.edges,
@@ -199,17 +199,6 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
             )
             print(f"figures of {folder}: {', '.join(str(p) for p in figures.values())}")
     print(f"verdict: {result.verdict}")
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    """``pyronas export RUN_DIR --format pt2|onnx|state_dict``: the found network for deployment."""
-    from pyronas.export import export
-
-    result = export(args.run, args.format, args.out)
-    print(f"{args.format}: {', '.join(str(p) for p in result.files)}")
-    print(f"max |logit difference| to the PyTorch network: {result.max_abs_diff:.3g} ({result.seconds:.1f}s)")
-    return 0
     if args.reference:  # NUTS on the posterior q(alpha) approximates (pyronas.analysis.calibration)
         from pyronas.analysis.calibration import reference_check
 
@@ -223,6 +212,17 @@ def cmd_export(args: argparse.Namespace) -> int:
                         for k, v in check.calibration.row().items()))
         print(f"reference: {check.files['json']}")
         print(f"reference verdict: {check.verdict}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``pyronas export RUN_DIR --format pt2|onnx|state_dict``: the found network for deployment."""
+    from pyronas.export import export
+
+    result = export(args.run, args.format, args.out)
+    print(f"{args.format}: {', '.join(str(p) for p in result.files)}")
+    print(f"max |logit difference| to the PyTorch network: {result.max_abs_diff:.3g} ({result.seconds:.1f}s)")
+    return 0
 
 
 def _export_parser(sub) -> None:
@@ -325,6 +325,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the posterior draws (run i uses seed + i)")
     p.add_argument("--edges", nargs="+", metavar="EDGE", help="edges for the anytime plot, e.g. 2<-0 (default all)")
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    p.add_argument("--reference", choices=["nuts"], help="also check q(alpha) against a NUTS reference (one run)")
+    p.add_argument("--reference-draws", type=int, default=500, help="NUTS draws per chain (default 500)")
+    p.add_argument("--reference-warmup", type=int, default=300, help="NUTS warm-up steps per chain (default 300)")
+    p.add_argument("--reference-chains", type=int, default=4, help="NUTS chains (default 4)")
+    p.add_argument("--reference-images", type=int, default=64, help="images of the arch split (default 64)")
+    p.add_argument("--reference-tree-depth", type=int, default=6, help="NUTS tree depth cap (default 6)")
     _import_args(p)
     p.set_defaults(func=cmd_diagnose)
 
@@ -339,12 +345,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args)
     try:
-    p.add_argument("--reference", choices=["nuts"], help="also check q(alpha) against a NUTS reference (one run)")
-    p.add_argument("--reference-draws", type=int, default=500, help="NUTS draws per chain (default 500)")
-    p.add_argument("--reference-warmup", type=int, default=300, help="NUTS warm-up steps per chain (default 300)")
-    p.add_argument("--reference-chains", type=int, default=4, help="NUTS chains (default 4)")
-    p.add_argument("--reference-images", type=int, default=64, help="images of the arch split (default 64)")
-    p.add_argument("--reference-tree-depth", type=int, default=6, help="NUTS tree depth cap (default 6)")
         if getattr(args, "config", None):  # a file, or a packaged config by name (pyronas.config_files)
             from pyronas.config_files import find_packaged
 
