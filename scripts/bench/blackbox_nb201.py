@@ -110,6 +110,8 @@ def report(results: list[dict], png: str | None) -> str:
         inc = [r["incumbent_so_far"] for r in rs if "incumbent_so_far" in r]
         returned = sum(abs(x[last - 1] - opt) < 1e-9 for x in inc) if len(inc) == len(rs) else "—"
         inc_cells = " / ".join(_mean_sd([x[k - 1] for x in inc]) for k in (100, last)) if len(inc) > 1 else "—"
+        if 1 < len(inc) < len(rs):  # runs recorded before the incumbents were kept
+            inc_cells += f" ({len(inc)} runs)"
         lines.append(f"| {LABELS.get(ds, ds)} | {m} | {len(c)} | " + " | ".join(cells)
                      + f" | {queried} / {found} / {returned} of {len(rs)} | {inc_cells} | "
                      f"{np.median(walls[(ds, m)]):.1f} |")
