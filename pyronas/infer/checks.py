@@ -101,7 +101,7 @@ def check_layout(cfg: Config, space: SearchSpace) -> None:
     missing = [k for k in space.cell_kinds if k not in kinds]
     if missing:
         key = "supernet.layout" if sc.layout else "supernet.layers"
-        given = f"layout {layout!r}" if sc.layout else f"{sc.layers} cells give layout {layout!r}, which"
+        given = f"layout {layout!r}" if sc.layout else f"{sc.layers} gives layout {layout!r}, which"
         raise ConfigError(
             f"{key}: {given} has no {' or '.join(missing)} cell (space {space.name} searches "
             f"{', '.join(space.cell_kinds)}); use supernet.layers >= 3 or a supernet.layout with N and R"
