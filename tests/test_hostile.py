@@ -314,7 +314,7 @@ def test_resume_rewrites_history_and_metrics_and_drops_a_torn_jsonl_line(made, t
 
 
 @pytest.mark.parametrize("exc", [NonFiniteLossError("the loss became nan at epoch 0, step 1"),
-                                 ZeroDivisionError("a bug")])
+                                 ZeroDivisionError("a bug"), KeyboardInterrupt()])
 def test_every_stop_is_the_last_line_of_the_log(made, tmp_path, capsys, monkeypatch, exc):
     from pyronas.infer.engine import BilevelSVI
 
@@ -327,6 +327,12 @@ def test_every_stop_is_the_last_line_of_the_log(made, tmp_path, capsys, monkeypa
     if isinstance(exc, NonFiniteLossError):
         line = refused(capsys, argv, "the loss became nan at epoch 0, step 1", code=1)
         assert (out / "search.log").read_text().splitlines()[-1].endswith(line)
+    elif isinstance(exc, KeyboardInterrupt):
+        assert cli.main(["--quiet", *argv]) == 130
+        assert "interrupted; checkpoint written, continue with --resume" in capsys.readouterr().err
+        log = (out / "search.log").read_text().splitlines()
+        assert log[-1].endswith("stopped: interrupted (Ctrl-C); continue with --resume")
+        assert (out / "checkpoint.pt").is_file()  # written on the way out: the resume starts from it
     else:
         with pytest.raises(ZeroDivisionError):
             cli.main(["--quiet", *argv])
