@@ -41,6 +41,9 @@ _DATA_CACHE: dict[tuple[str, int | None], tuple[tuple[torch.Tensor, ...], int]] 
 
 
 PROTOCOL_SECTIONS = ("seed", "data", "network", "train", "bayesian")
+# keys added to the protocol sections after a reference set was built, with the value that changes nothing: left
+# out of the hash at that value, so a new option does not invalidate the sets built before it existed
+NEUTRAL_KEYS: dict[tuple[str, str], object] = {("train", "val_portion"): 0.0}
 
 
 def protocol_hash(cfg: TrainConfig, test_subset: int | None = TEST_SUBSET) -> str:
@@ -48,14 +51,17 @@ def protocol_hash(cfg: TrainConfig, test_subset: int | None = TEST_SUBSET) -> st
     (``None``: the whole test set).
 
     Only ``PROTOCOL_SECTIONS`` count (a new config key elsewhere must not invalidate the reference set);
-    ``train.progress`` (a display switch) and ``data.root`` / ``data.download`` (where the files are) are
-    left out too.
+    ``train.progress`` (a display switch), ``data.root`` / ``data.download`` (where the files are) and the
+    ``NEUTRAL_KEYS`` at their neutral values are left out too.
     """
     full = cfg.to_dict()
     d = {k: full[k] for k in PROTOCOL_SECTIONS}  # not name, device, output or imports: they change no number
     d["train"].pop("progress", None)
     for location in ("root", "download"):
         d["data"].pop(location, None)
+    for (section, key), neutral in NEUTRAL_KEYS.items():
+        if d[section].get(key, neutral) == neutral:
+            d[section].pop(key, None)
     d["test_subset"] = [TEST_SUBSET, TEST_SUBSET_SEED] if test_subset == TEST_SUBSET else [test_subset]
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

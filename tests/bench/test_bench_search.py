@@ -84,6 +84,21 @@ def test_protocol_hash_ignores_locations_only():
     assert reference.protocol_hash(reference.load_protocol(overrides=["train.epochs=4"])) != h
 
 
+def test_protocol_hash_of_the_packaged_sets_survives_a_new_neutral_key():
+    """A key added to a protocol section after a set was built (``NEUTRAL_KEYS``, e.g. ``train.val_portion``)
+    leaves the stored hash valid at its neutral value and changes it at any other value."""
+    v1 = reference.load_reference()
+    assert reference.protocol_hash(reference.protocol_from_dict(v1["protocol"])) == v1["protocol_hash"]
+    for (section, key), neutral in reference.NEUTRAL_KEYS.items():
+        other = 0.2 if isinstance(neutral, float) else not neutral
+        cfg = reference.load_protocol(overrides=[f"{section}.{key}={other}"])
+        assert reference.protocol_hash(cfg) != v1["protocol_hash"]
+    v2 = reference.REFERENCE_FILE_V2
+    if v2.is_file():  # built after v1, with the full test set
+        ref = reference.load_reference(v2)
+        assert reference.protocol_hash(reference.protocol_from_dict(ref["protocol"]), None) == ref["protocol_hash"]
+
+
 @pytest.mark.parametrize("method", list(compare.METHODS))
 def test_every_method_config_takes_the_common_budget(method):
     base, extra = compare.METHODS[method]
