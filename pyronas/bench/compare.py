@@ -88,7 +88,8 @@ def run_method(method: str, seed: int, budget: Budget, out_dir: Path, data=None)
         base, extra = METHODS[method]
         cfg = load_config(CONFIGS / base, budget_overrides(budget, seed) + extra)
         cfg.name = f"{method}-s{seed}"
-        genotype = run_search(cfg, out_dir / f"{method}_s{seed}", progress_bar=False, data=data)
+        # an unfinished earlier try of this item starts again from scratch (run folders refuse that by default)
+        genotype = run_search(cfg, out_dir / f"{method}_s{seed}", progress_bar=False, data=data, overwrite=True)
     return {"method": method, "seed": seed, "genotype": str(genotype), "search_wall_s": time.perf_counter() - start}
 
 
