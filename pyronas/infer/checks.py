@@ -45,7 +45,7 @@ from pyronas.optim.factory import OPTIMIZERS, make_optimizer
 from pyronas.registry import check_params
 from pyronas.select.rules import SELECTORS
 
-__all__ = ["check_config", "check_layout", "effective_scales", "site_groups"]
+__all__ = ["check_config", "check_layout", "check_optimizers", "check_program", "effective_scales", "site_groups"]
 
 Note = tuple[int, str]  # (logging level, message) of a legal setting the log should mention
 
@@ -61,6 +61,16 @@ def check_config(cfg: Config, program: bool = True) -> list[Note]:
 
     ``program=False``: the caller brings its own model/guide/objective (a script swapping a piece), so only
     the names and the layout are checked, not the config's program."""
+    notes, built = check_program(cfg, program)
+    if built is not None:
+        check_optimizers(cfg, *built)
+    return notes
+
+
+def check_program(cfg: Config, program: bool = True) -> tuple[list[Note], tuple[SupernetModel, ArchGuide] | None]:
+    """``check_config`` without building the optimizers (torch's first optimizer imports ``torch._dynamo``,
+    seconds on a busy machine, so ``pyronas.preflight`` runs ``check_optimizers`` after the cheaper checks).
+    Returns the notes and the throwaway ``(model, guide)`` (None with ``program=False``)."""
     space = get_space(cfg.space, "space")
     check_layout(cfg, space)
     for i, t in enumerate(cfg.objective.terms):
@@ -73,7 +83,7 @@ def check_config(cfg: Config, program: bool = True) -> list[Note]:
     selector = SELECTORS.get(cfg.select.rule, "select.rule")
     check_params(selector, cfg.select.params, "select.params", SELECTORS.positional)
     if not program:
-        return []
+        return [], None
     with torch.random.fork_rng(devices=[]):  # the search's random stream is not touched
         model, guide = _dry_build(cfg, space)
         notes = _check_natural_gradient(cfg, guide, weights_factory, arch_factory)
@@ -82,14 +92,12 @@ def check_config(cfg: Config, program: bool = True) -> list[Note]:
                 f"select.rule {cfg.select.rule!r} with {describe(cfg.guide, 'guide')}: the rule ranks ops by the mean "
                 "and scale of a Gaussian q(α) (loc_scale), which this guide does not have; use select.rule: mean"
             )
-        if cfg.search.order == 2 and not guide.supports_second_order:
-            raise ConfigError(
-                f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
-                "(its samples are not twice differentiable); use search.order: 1"
-            )
-        notes += _check_kl_scales(cfg, model, guide)
-        _dry_optimizers(cfg, model, guide)  # last: torch's first optimizer imports torch._dynamo (seconds)
-    return notes
+    if cfg.search.order == 2 and not guide.supports_second_order:
+        raise ConfigError(
+            f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
+            "(its samples are not twice differentiable); use search.order: 1"
+        )
+    return notes + _check_kl_scales(cfg, model, guide), (model, guide)
 
 
 def check_layout(cfg: Config, space: SearchSpace) -> None:
@@ -156,11 +164,12 @@ def _check_natural_gradient(
     return notes
 
 
-def _dry_optimizers(cfg: Config, model: SupernetModel, guide: ArchGuide) -> None:
-    """Both optimizers built over the throwaway program's parameters (their ``params`` checked) and the
-    architecture one bound to the guide (e.g. BaLeNAS' prior precision against VAdam's)."""
-    weight_optim = make_optimizer(weight_parameters(model, guide), cfg.optim.weights, "optim.weights")
-    arch_optim = make_optimizer(arch_parameters(guide), cfg.optim.arch, "optim.arch")
+def check_optimizers(cfg: Config, model: SupernetModel, guide: ArchGuide) -> None:
+    """Both optimizers built over the throwaway program's parameters of ``check_program`` (their ``params``
+    checked) and the architecture one bound to the guide (e.g. BaLeNAS' prior precision against VAdam's)."""
+    with torch.random.fork_rng(devices=[]):
+        weight_optim = make_optimizer(weight_parameters(model, guide), cfg.optim.weights, "optim.weights")
+        arch_optim = make_optimizer(arch_parameters(guide), cfg.optim.arch, "optim.arch")
     del weight_optim
     try:
         guide.bind_optimizer(arch_optim)
