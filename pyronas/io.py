@@ -164,4 +164,4 @@ def check_shapes(saved: Any, current: dict[str, torch.Tensor], path: str | os.Pa
         if tuple(s.shape) != tuple(v.shape):
             raise RunFolderError(f"{path}: not a checkpoint of this config: {what} parameter {k!r} has shape "
                                  f"{list(s.shape)} in the checkpoint, {list(v.shape)} in the network the "
-                                 "config builds (another supernet size?)")
+                                 "config builds (a config of another size?)")

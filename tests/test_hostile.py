@@ -149,8 +149,9 @@ def test_damaged_search_folder_resume_and_diagnose(made, tmp_path, capsys, case)
     shutil.copytree(made / "train", tmp_path / "train_src")
     run = copy(made, tmp_path)
     damage(run)
-    refused(capsys, ["search", "--resume", str(run)], message, run, "search.log")
-    refused(capsys, ["diagnose", str(run), "--samples", "10", "--no-plots"], message, run)
+    for argv in (["search", "--resume", str(run)], ["diagnose", str(run), "--samples", "10", "--no-plots"]):
+        line = refused(capsys, argv, message, run, "search.log" if argv[0] == "search" else None)
+        assert "RunFolderError" not in line  # one message, not one wrapped in another
     assert not (run / "search.log").read_text().count("Traceback")
 
 

@@ -419,6 +419,8 @@ def load_run(
     try:
         state = _to_device(state, search.device)
         search.load_state_dict(state, ckpt)
+    except RunFolderError:
+        raise
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
         raise RunFolderError(f"{ckpt}: damaged checkpoint or not one of this config "
                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
