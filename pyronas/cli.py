@@ -93,11 +93,19 @@ def cmd_configs(args: argparse.Namespace) -> int:
 def cmd_bo(args: argparse.Namespace) -> int:
     """``pyronas bo``: Bayesian-optimisation NAS baseline (GP surrogate, EI/PI/UCB) from the ``bo:`` section."""
     from pyronas.bo.loop import run_bo
+    from pyronas.runfolder import writing
 
-    if args.overwrite:
-        raise ConfigError("--overwrite: not supported by bo; delete the folder or choose another --out")
-    cfg, out = _config_and_run_dir(args)
-    genotype = run_bo(cfg, out, resume=bool(args.resume))
+    if args.resume and args.overwrite:
+        raise ConfigError("--overwrite: not with --resume (--resume continues the run, --overwrite deletes it)")
+    if args.resume:
+        run = _require_run_dir(args.resume)
+        with writing(run, "bo.log", resume=True, kind="bo"):  # a failed resume is the last line of bo.log
+            cfg, out = _config_and_run_dir(args)
+            genotype = run_bo(cfg, out, resume=True)
+    else:
+        cfg, out = _config_and_run_dir(args)
+        with writing(out, "bo.log", overwrite=args.overwrite, kind="bo"):
+            genotype = run_bo(cfg, out)
     print(f"genotype: {genotype}")
     print(f"run folder: {out}")
     return 0

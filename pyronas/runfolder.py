@@ -41,11 +41,13 @@ log = logging.getLogger("pyronas")
 
 C = TypeVar("C")
 
-# what a search / a retraining writes into its folder (top level; glob patterns), deleted by --overwrite
+# what a search / a bo search / a retraining writes into its folder (top level; glob patterns), deleted by --overwrite
 RUN_FILES = {
     "search": ("config.yaml", "checkpoint.pt", "genotype.json", "genotype_*.json", "history.json", "metrics.json",
                "steps.json", "onehot.json", "sparsity.json", "*.jsonl", "search.log", "posterior.nc", "summary.csv",
                "*.png", "network.pt2", "network.onnx", "network.pt", "network.genotype.json", "*.tmp", "tensorboard"),
+    "bo": ("config.yaml", "evaluations.jsonl", "trajectory.json", "genotype.json", "bo.log", "*.png", "*.tmp",
+           "tensorboard"),
     "train": ("train_config.yaml", "train_checkpoint.pt", "train_metrics.json", "genotype.json", "train.log",
               "network.pt2", "network.onnx", "network.pt", "network.genotype.json", "*.tmp", "tensorboard"),
 }
@@ -57,7 +59,7 @@ _allowed: contextvars.ContextVar[tuple[frozenset[str], bool]] = contextvars.Cont
 
 
 def run_files(out: Path, kind: str) -> list[Path]:
-    """The files and folders of a ``kind`` (``"search"`` or ``"train"``) run present in ``out``."""
+    """The files and folders of a ``kind`` (``"search"``, ``"bo"`` or ``"train"``) run present in ``out``."""
     found = {p for pattern in RUN_FILES[kind] for p in out.glob(pattern)}
     return sorted(p for p in found if p.name != LOCK_FILE)
 

@@ -3,6 +3,7 @@ start time, the lock goes with its process however it ends (SIGKILL included), t
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -92,3 +93,29 @@ def test_temp_files_are_unique_per_process(tmp_path):
 def test_the_lock_file_of_an_unwritable_folder_is_one_error(tmp_path):
     with pytest.raises(RunFolderError, match="cannot create the run folder's lock file"):
         RunLock(Path("/proc/self")).acquire()
+
+
+def test_bo_folders_are_locked_refuse_a_fresh_run_and_overwrite(tmp_path, capsys):
+    cfg = tmp_path / "bo.yaml"
+    cfg.write_text("name: bo\nspace: nb201\nbo: {budget: 2, n_init: 2, map_steps: 20, objective: {kind: synthetic}}\n")
+    out = tmp_path / "run"
+    argv = ["--quiet", "bo", "--config", str(cfg), "--out", str(out)]
+    assert cli.main(argv) == 0
+    first = (out / "evaluations.jsonl").read_text()
+    assert len(first.splitlines()) == 2 and "eval 1:" in (out / "bo.log").read_text()
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.startswith(f"error: {out} already holds a bo run (")
+    assert (out / "evaluations.jsonl").read_text() == first
+    with RunLock(out):
+        assert cli.main(["--quiet", "bo", "--resume", str(out), "--set", "bo.budget=3"]) == 2
+    assert "another process is writing this run folder" in capsys.readouterr().err
+    assert cli.main([*argv, "--overwrite"]) == 0
+    again = (out / "evaluations.jsonl").read_text()
+    assert [_arch_value(ln) for ln in again.splitlines()] == [_arch_value(ln) for ln in first.splitlines()]
+
+
+def _arch_value(line: str) -> tuple:
+    """An evaluation without its clock times: started afresh, the same 2 evaluations (not 4)."""
+    row = json.loads(line)
+    return row["arch"], row["value"]
