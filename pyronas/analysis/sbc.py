@@ -51,7 +51,8 @@ class MixingProblem:
         self.features = torch.randn(self.n, self.edges, self.ops, generator=g)
         shapes = SimpleNamespace(arch_shapes=lambda: {"cell": (self.edges, self.ops)})
         alpha_prior = (GaussianPrior(shapes, self.delta) if self.prior_name == "gaussian" else DirichletPrior(shapes))
-        self.prior: ArchPrior = SupernetModel(shapes, alpha_prior).prior
+        self.model = SupernetModel(shapes, alpha_prior)  # what a guide is built on (it reads the shapes)
+        self.prior: ArchPrior = self.model.prior
         if self.linear and self.prior_name != "gaussian":
             raise ValueError("linear=True has a closed form only with the Gaussian prior")
 
