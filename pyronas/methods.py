@@ -15,10 +15,11 @@ config's of the same method and budget (tests/test_presets.py checks them):
 method        ``budget="paper"`` (paper settings)     ``budget="cpu"`` (the method comparison's CPU budget)
 ============  =====================================  ===========================================================
 darts         ``darts_nb201_cifar10.yaml``           ``darts_nb201_fmnist.yaml``
-drnas         ``drnas_nb201_cifar10.yaml``           ``drnas_nb201_fmnist.yaml`` (and ``demo_nb201_fmnist.yaml``)
+drnas         ``drnas_nb201_cifar10.yaml``           ``drnas_nb201_fmnist.yaml`` (and ``demo_drnas_nb201_fmnist.yaml``)
 vinnas        ``vinnas_m.yaml`` (VINNAS' MNIST run)  ``vinnas_nb201_fmnist.yaml``
 balenas       ``balenas_nb201.yaml``                 ``balenas_nb201_fmnist.yaml``
-balenas_tf    ``balenas_tf_nb201.yaml`` (2nd order)  ``balenas_nb201_fmnist.yaml`` + SynFlow selection
+balenas_tf    ``balenas_tf_nb201.yaml`` (2nd order)  ``balenas_nb201_fmnist.yaml`` + SynFlow selection (= the demo,
+                                                     ``demo_nb201_fmnist.yaml``)
 vimnas        ``vimnas_nb201.yaml``                  ``vimnas_nb201_fmnist.yaml``
 ============  =====================================  ===========================================================
 

@@ -107,7 +107,7 @@ def test_config_by_name_path_or_checkout_spelling(tmp_path, monkeypatch):
     own.write_text("name: mine\n")
     assert config_files.resolve_config("drnas_nb201_fmnist.yaml") == Path("drnas_nb201_fmnist.yaml")
     assert config_files.find_packaged("other/drnas_nb201_fmnist.yaml") is None  # a folder is a path, not a name
-    with pytest.raises(ConfigError, match="--config: drnas_nb201 is neither .* did you mean drnas_nb201_cifar10"):
+    with pytest.raises(ConfigError, match="--config: drnas_nb201 is neither .* mean .*drnas_nb201_cifar10, drnas_nb2"):
         config_files.resolve_config("drnas_nb201")
 
 
@@ -116,7 +116,7 @@ def test_cli_lists_the_packaged_configs_one_line_each(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == len(list((ROOT / "configs").glob("*.yaml")))
     demo = next(line for line in lines if line.startswith("demo_nb201_fmnist "))
-    assert "DrNAS" in demo
+    assert "BaLeNAS-TF" in demo
 
 
 def test_cli_unknown_config_name_is_one_error_line(tmp_path, monkeypatch, capsys):

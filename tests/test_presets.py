@@ -51,8 +51,8 @@ def test_preset_config_equals_the_packaged_config_on_the_method_keys(method, bud
     assert _defining(methods.method_config(method, budget=budget)) == expected
 
 
-@pytest.mark.parametrize(("config", "method"), [("demo_nb201_fmnist", "drnas"),
-                                                ("demo_balenas_tf_nb201_fmnist", "balenas_tf")])
+@pytest.mark.parametrize(("config", "method"), [("demo_nb201_fmnist", "balenas_tf"),
+                                                ("demo_drnas_nb201_fmnist", "drnas")])
 def test_demo_configs_are_the_cpu_presets(config, method):
     cfg = load_config(CONFIGS / f"{config}.yaml")
     preset_cfg = methods.method_config(method, budget="cpu")

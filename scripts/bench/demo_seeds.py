@@ -68,7 +68,8 @@ def write_doc(rows: list[dict], doc: Path, config: str, extra: list[str]) -> Non
     lines = ["| seed | genotype | arch-split acc. | NB201 CIFAR-10 valid (transfer) | percentile | seconds |",
              "|---:|---|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['seed']} | `{r['genotype']}` | {r['arch_split_acc']:.3f} | {r['nb201_cifar10_val']:.2f} "
+        cell = r["genotype"].replace("|", "\\|")  # a pipe inside a table cell, even in code, must be escaped
+        lines.append(f"| {r['seed']} | `{cell}` | {r['arch_split_acc']:.3f} | {r['nb201_cifar10_val']:.2f} "
                      f"| {r['percentile']:.1f} | {r['seconds']:.0f} |")
     doc.with_suffix(".table.md").write_text("\n".join(lines) + "\n")
 
