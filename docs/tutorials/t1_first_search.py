@@ -11,7 +11,7 @@
 # search twice (two seeds), reads both q(θ) as the two chains of one ArviZ ``InferenceData`` and asks
 # ArviZ's R-hat whether the two seeds found the same posterior.
 #
-# Run it with ``python docs/tutorials/t1_first_search.py`` from the repository root (a few minutes on a
+# Run it with ``python docs/tutorials/t1_first_search.py`` (a few minutes on a
 # laptop CPU, Fashion-MNIST from Debian's ``dataset-fashion-mnist``). The test suite runs it with
 # ``PYRONAS_TUTORIAL_TINY=1``: the same code on a sliver of the data, in seconds.
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import torch
 
 from pyronas.config import ConfigError, load_config
+from pyronas.config_files import resolve_config
 from pyronas.infer import Search
 from pyronas.registry import ENTRY_POINT_GROUP, GUIDES, PRIORS
 
@@ -62,7 +63,7 @@ if "my_nas" in entry_points:
     print(f"installed: entry point {ENTRY_POINT_GROUP}:my_nas = {entry_points['my_nas']!r}")
     print(f"prior 'laplace' -> {PRIORS.get('laplace')}, guide 'edge_normal' -> {GUIDES.get('edge_normal')}")
 else:
-    sys.path.insert(0, str(Path("docs/tutorials/my_nas_plugin").resolve()))
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "my_nas_plugin"))
     IMPORTS = ["imports=[my_nas_plugin]"]
     print("not installed: the configs import my_nas_plugin themselves (imports: [my_nas_plugin])")
 
@@ -74,14 +75,15 @@ else:
 # ELBO, E_q[CE] + KL(q ‖ p) / N; Laplace and Normal have no closed-form KL, so ``elbo: trace`` estimates
 # it from the guide's draw (``kl_scales`` gives the α sites their full weight 1).
 #
-# The base is the DARTS demo config (``configs/darts_nb201_fmnist.yaml``: the NAS-Bench-201 cell on
-# Fashion-MNIST, SGD on the weights, Adam on the guide's parameters); only the program changes.
+# The base is DARTS' CPU config, ``darts_nb201_fmnist`` (the NAS-Bench-201 cell on Fashion-MNIST, SGD on
+# the weights, Adam on the guide's parameters); only the program changes. ``resolve_config`` finds a config
+# that ships with pyronas by name (``pyronas configs`` lists them), so the script runs from any folder.
 
 
 # %%
 def config(prior: str, guide: str, seed: int = 0):
     """The DARTS demo config with ``prior`` and ``guide`` (YAML mappings) as the α group's pieces."""
-    return load_config("configs/darts_nb201_fmnist.yaml", [
+    return load_config(resolve_config("darts_nb201_fmnist"), [
         *IMPORTS, f"seed={seed}", f"model={{alpha: {prior}}}", f"guide={{alpha: {guide}}}",
         'objective={elbo: trace, kl_scales: {"alpha/": {weight: 1.0}}}', "benchmark.name=null", *SIZE,
     ])

@@ -8,7 +8,7 @@
 #     model: {alpha: {name: dirichlet}, weights: {name: log_uniform}}      # DrNAS' θ, VINNAS' weights
 #     guide: {alpha: {name: dirichlet}, weights: {name: mean_field}}
 #
-# Added to DrNAS' CPU config (``configs/drnas_nb201_fmnist.yaml``) they give a Dirichlet posterior over the
+# Added to DrNAS' CPU config (the packaged ``drnas_nb201_fmnist``) they give a Dirichlet posterior over the
 # op weights θ and a log-uniform (ARD) prior on every conv and linear weight with a mean-field Gaussian
 # q(w) (VINNAS). DrNAS' objective stays: the per-datum negative ELBO with the α KL masked and the L2 anchor
 # on η, and now a weight KL,
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pyronas.callbacks.base import Callback
 from pyronas.config import load_config
+from pyronas.config_files import resolve_config
 from pyronas.infer import Search
 from pyronas.infer.first_step import kl_balance
 
@@ -39,6 +40,7 @@ SIZE += (["data.portion=0.02", "supernet.C=4", "search.steps_per_epoch=3", "sear
 EVERY = 1 if TINY else 8  # steps between two looks at the balance
 GROUPS = ["model={alpha: {name: dirichlet}, weights: {name: log_uniform}}",
           "guide={alpha: {name: dirichlet, params: {init_scale: 1.0e-3}}, weights: {name: mean_field}}"]
+DRNAS, COMBO = resolve_config("drnas_nb201_fmnist"), resolve_config("combo_dirichlet_lu")  # packaged configs
 RAMP = 'objective.kl_scales={"alpha/": {weight: 0.0}, "w/": {weight: 1.0, start_epoch: 1, end_epoch: 3}}'
 
 # %% [markdown]
@@ -51,7 +53,7 @@ RAMP = 'objective.kl_scales={"alpha/": {weight: 0.0}, "w/": {weight: 1.0, start_
 # than ten times the likelihood.
 
 # %%
-no_ramp = Search(load_config("configs/drnas_nb201_fmnist.yaml", [*GROUPS, *SIZE]), OUT / "no_ramp")
+no_ramp = Search(load_config(DRNAS, [*GROUPS, *SIZE]), OUT / "no_ramp")
 first_batch = next(iter(no_ramp.weight_batches.epoch(0)))
 N = len(no_ramp.weight_data)
 likelihood, kl = kl_balance(no_ramp.model, no_ramp.guide, no_ramp.objective, first_batch, N)
@@ -103,7 +105,7 @@ def run(search: Search, label: str) -> Balance:
 
 
 run(no_ramp, "no ramp (γ_w = 1)")
-ramped = Search(load_config("configs/drnas_nb201_fmnist.yaml", [*GROUPS, RAMP, *SIZE]), OUT / "ramp")
+ramped = Search(load_config(DRNAS, [*GROUPS, RAMP, *SIZE]), OUT / "ramp")
 ramp_balance = run(ramped, "ramp (γ_w: 0 → 1 over epochs 1-3)")
 
 # %% [markdown]
@@ -134,7 +136,7 @@ assert ramp_balance.rows[0][0] < 1 and ramp_balance.rows[0][2] == 0.0  # masked 
 # weight KL keeps its ramp.
 
 # %%
-auto = Search(load_config("configs/combo_dirichlet_lu.yaml", [
+auto = Search(load_config(COMBO, [
     'guide={alpha: {name: auto, params: {family: lowrank_mvn, rank: 2}}, weights: {name: mean_field}}',
     'objective={elbo: meanfield, kl_scales: {"alpha/": {weight: 1.0},'
     ' "w/": {weight: 1.0, start_epoch: 1, end_epoch: 3}}}',

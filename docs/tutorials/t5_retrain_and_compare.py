@@ -5,7 +5,7 @@
 # trained from scratch, alone, and compared with what chance would have given at the same cost. This
 # tutorial
 #
-# 1. searches a cell (DrNAS on Fashion-MNIST, as in tutorial 1);
+# 1. searches a cell (DrNAS' preset at the CPU budget on Fashion-MNIST, as in tutorial 1);
 # 2. retrains it with the **reference protocol** (``configs/train_reference_fmnist.yaml``: C = 8, one
 #    cell per stage, 6,000 training images at 16 px, 3 epochs, the test accuracy on a fixed 2,000-image
 #    subset of the Fashion-MNIST test set; a few seconds per cell on a CPU);
@@ -23,10 +23,9 @@ import os
 import statistics
 from pathlib import Path
 
+import pyronas
 from pyronas.bench.nb201 import load_table
 from pyronas.bench.reference import evaluate_against_reference, load_protocol, percentile, train_cell
-from pyronas.config import load_config
-from pyronas.infer import Search
 from pyronas.train.random_cells import random_genotypes
 
 TINY = os.environ.get("PYRONAS_TUTORIAL_TINY") == "1"
@@ -41,7 +40,7 @@ SEEDS = (0,) if TINY else (0, 1)
 # ## 1. Search
 
 # %%
-search = Search(load_config("configs/drnas_nb201_fmnist.yaml", SEARCH_SIZE), OUT / "search")
+search = pyronas.methods.drnas(budget="cpu", overrides=SEARCH_SIZE).search(OUT / "search")
 found = search.run(progress_bar=False)
 print(f"found: {found}")
 
