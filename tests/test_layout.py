@@ -19,7 +19,7 @@ FLOORS: dict[int, tuple[str, ...]] = {
     2: ("pyronas.infer", "pyronas.models", "pyronas.guides", "pyronas.optim", "pyronas.bo"),
     3: ("pyronas.select", "pyronas.train", "pyronas.analysis", "pyronas.bench"),
     4: ("pyronas.callbacks",),
-    5: ("pyronas.infer.runner",),
+    5: ("pyronas.infer.runner", "pyronas.infer.checks", "pyronas.preflight"),  # checks resolve every registry
     6: ("pyronas.cli", "pyronas.sweep", "pyronas.export", "pyronas.__main__", "pyronas.methods", "pyronas.summary"),
 }
 _PREFIX = {prefix: floor for floor, prefixes in FLOORS.items() for prefix in prefixes}
