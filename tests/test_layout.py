@@ -1,5 +1,5 @@
 """The package's floors (README, "How the code is laid out"): a module-level import goes to its own floor or
-below; only a function-level (lazy) import may reach up, e.g. the config's check of registered names."""
+below; only a function-level (lazy) import may reach up, e.g. ``load_run`` for a run folder."""
 
 from __future__ import annotations
 
