@@ -35,7 +35,7 @@ import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -44,6 +44,10 @@ from pyronas.errors import ConfigError
 from pyronas.infer.engine import BilevelSVI
 from pyronas.infer.objectives import Objective
 from pyronas.infer.program import ArchGuide, SupernetModel
+
+if TYPE_CHECKING:
+    from pyronas.data.datasets import Dataset
+    from pyronas.infer.runner import Search
 
 __all__ = [
     "BUDGETS", "METHODS", "Preset", "balenas", "balenas_tf", "build", "darts", "drnas", "method_config", "preset",
@@ -91,7 +95,7 @@ class Preset:
         return BilevelSVI(self.model, self.guide, self.objective, self.weight_optim, self.arch_optim,
                           weight_size=weight_size, arch_size=arch_size, **options)
 
-    def search(self, out_dir: str | Path | None = None, *, data: Any = None) -> Any:
+    def search(self, out_dir: str | Path | None = None, *, data: Dataset | None = None) -> Search:
         """A ``pyronas.infer.Search`` over this preset's model, guide and objective (its own optimizers from
         ``config.optim``); ``data`` (a ``pyronas.data.Dataset``) replaces loading ``config.data``."""
         from pyronas.infer.runner import Search
