@@ -10,7 +10,10 @@ architecture posterior on a fixed subset D = {(x_n, y_n)}_{n=1..m} of the archit
 α prior and *any* log-likelihood of α (``supernet_log_likelihood`` for the supernet, a closed form in
 the tests); NUTS (Hoffman & Gelman 2014, ``pyro.infer.mcmc``) samples it in the prior's
 unconstrained space (a Dirichlet prior's θ via stick breaking). Chains run one after the other,
-each with its own seed, so R-hat and ESS across chains are meaningful (``compare``).
+each with its own seed and starting point (``dispersed_inits``), so R-hat and ESS across chains are
+meaningful (``compare``); with ``chain_dir`` each finished chain is saved and a later call resumes.
+``whitening`` samples the same posterior in Laplace-whitened coordinates
+(``pyronas.analysis.preconditioning``).
 """
 
 from __future__ import annotations
