@@ -76,10 +76,12 @@ def _make_dir(out: Path) -> None:
         raise RunFolderError(f"--out {out}: the folder is not writable; choose a writable path")
 
 
-def _refuse_or_clear(out: Path, kind: str, command: str, overwrite: bool) -> None:
+def _refuse_or_clear(out: Path, kind: str, command: str, overwrite: bool) -> int:
+    """Refuse a fresh run into a folder holding a ``kind`` run, or (``overwrite``) delete that run's files;
+    returns how many were deleted."""
     present = run_files(out, kind)
     if not present:
-        return
+        return 0
     if not overwrite:
         names = ", ".join(p.name for p in present[:4]) + (", ..." if len(present) > 4 else "")
         raise RunFolderError(
@@ -88,7 +90,7 @@ def _refuse_or_clear(out: Path, kind: str, command: str, overwrite: bool) -> Non
         )
     for p in present:
         shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-    log.info("--overwrite: deleted %d file(s) of the previous run in %s", len(present), out)
+    return len(present)
 
 
 @contextlib.contextmanager
@@ -110,9 +112,8 @@ def writing(out: str | os.PathLike, log_name: str, *, resume: bool = False, over
     _make_dir(out)
     key = out.resolve()
     lock = RunLock(out).acquire()
-    try:
-        if not resume:  # refused before anything is written: the old run's files stay as they were
-            _refuse_or_clear(out, kind, command or kind, overwrite)
+    try:  # refused before anything is written: the old run's files stay as they were
+        deleted = 0 if resume else _refuse_or_clear(out, kind, command or kind, overwrite)
     except BaseException:
         lock.release()
         raise
@@ -123,6 +124,8 @@ def writing(out: str | os.PathLike, log_name: str, *, resume: bool = False, over
     log.addHandler(handler)
     if log.level == logging.NOTSET or log.level > logging.INFO:
         log.setLevel(logging.INFO)
+    if deleted:
+        log.info("--overwrite: deleted %d file(s) of the previous run in %s", deleted, out)
     try:
         yield out
     except KeyboardInterrupt:

@@ -291,6 +291,7 @@ def test_fresh_run_into_a_used_folder_is_refused_then_overwrite_starts_every_fil
     assert cli.main(["--quiet", *argv, "--overwrite"]) == 0
     epochs = [json.loads(ln)["epoch"] for ln in (run / "exploration.jsonl").read_text().splitlines()]
     assert epochs == [0, 1]  # not [0, 0, 1]: the dead run's line went with --overwrite
+    assert "--overwrite: deleted 5 file(s) of the previous run" in (run / "search.log").read_text().splitlines()[0]
     for name in ("history.json", "genotype.json", "exploration.jsonl"):  # the same run as the template's
         assert (run / name).read_text() == (made / "search" / name).read_text(), name
 
