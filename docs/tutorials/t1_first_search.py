@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 1. A first search from Python: DrNAS, and q(α) read in ArviZ
+# # 1. A first search from Python: DrNAS, and q(θ) read in ArviZ
 #
 # DrNAS (Chen et al., ICLR 2021) puts a Dirichlet distribution on the op mixing weights θ of every edge
 # of the NAS-Bench-201 cell and learns its concentration β = ELU(η) + 1 by variational inference:
@@ -29,7 +29,7 @@ from pyronas.analysis.plots import plot_op_heatmap
 TINY = os.environ.get("PYRONAS_TUTORIAL_TINY") == "1"  # the test suite's size: seconds, not minutes
 OUT = Path(os.environ.get("PYRONAS_TUTORIAL_OUT", "runs/tutorials")) / "t1_first_search"
 SIZE = ["data.portion=0.02", "supernet.C=4", "search.epochs=2", "search.steps_per_epoch=3",
-        "search.eval_batches=2", "search.callbacks=[]"] if TINY else []
+        "search.eval_batches=2"] if TINY else []
 
 # %% [markdown]
 # ## The search: a preset, two seeds
