@@ -20,7 +20,7 @@
 # accuracy, and that the ramp fixes it; then it swaps the α guide for a Pyro autoguide.
 #
 # ``python docs/tutorials/t3_mixing_groups.py`` runs three searches of 3 epochs on 1,500 / 1,500 images
-# (about ten minutes on a CPU); ``PYRONAS_TUTORIAL_TINY=1`` runs a few steps of each.
+# (each took about 3 minutes on a busy 2-core machine); ``PYRONAS_TUTORIAL_TINY=1`` runs a few steps of each.
 
 # %%
 import os
