@@ -145,7 +145,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.out or cfg.output.dir or Path("runs") / cfg.name)
         result = run_train(cfg, genotype, out, progress=not args.quiet, overwrite=args.overwrite)
     print(f"genotype: {genotype}")
-    print(f"test accuracy {result.test_acc:.4f}, params {result.params_M:.3f} M, MACs {result.macs_M:.2f} M")
+    if result.val_acc == result.val_acc:  # not NaN: a validation split was held out (train.val_portion)
+        print(f"validation accuracy {result.val_acc:.4f}")
+    print(f"{result.test_note}: {result.test_acc:.4f}, params {result.params_M:.3f} M, MACs {result.macs_M:.2f} M")
     print(f"metrics: {out / 'train_metrics.json'}")
     return 0
 
@@ -164,12 +166,21 @@ def cmd_random(args: argparse.Namespace) -> int:
     out = Path(args.out or cfg.output.dir or Path("runs") / f"random-{args.space}")
     data = load_train_data(cfg)
 
-    def train_one(genotype, run_dir):
-        return run_train(cfg, genotype, run_dir, resume=True, data=data, progress=not args.quiet)
+    if not cfg.train.val_portion > 0:
+        raise ConfigError("train.val_portion: `pyronas random` selects on a validation split; set it > 0 (e.g. 0.1)")
 
-    summary = random_search(space, args.n, train_one, out, seed=args.seed)
-    acc = summary["test_acc"]
-    print(f"{summary['n']} random {args.space} architectures: test accuracy {acc['mean']:.4f} +- {acc['std']:.4f}")
+    def train_one(genotype, run_dir):  # no test evaluation: the candidates are compared on validation only
+        return run_train(cfg, genotype, run_dir, resume=True, data=data, progress=not args.quiet, test=False)
+
+    def test_one(genotype, run_dir):  # the chosen one, finished: resumes its checkpoint and reports the test once
+        return run_train(cfg, genotype, run_dir, resume=True, data=data, progress=False, test=True)
+
+    summary = random_search(space, args.n, train_one, out, seed=args.seed, test_one=test_one)
+    acc, best = summary["val_acc"], summary["best"]
+    print(f"{summary['n']} random {args.space} architectures: validation accuracy {acc['mean']:.4f} "
+          f"+- {acc['std']:.4f}")
+    print(f"chosen by validation accuracy: arch_{best['index']:02d} {best['val_acc']:.4f}; "
+          f"{best['test_note']}: {best['test_acc']:.4f}")
     print(f"summary: {out / SUMMARY}")
     return 0
 
@@ -227,10 +238,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``pyronas export RUN_DIR --format pt2|onnx|state_dict``: the found network for deployment."""
     from pyronas.export import export
 
-    result = export(args.run, args.format, args.out)
+    result = export(args.run, args.format, args.out, untrained=args.untrained)
+    if args.untrained:
+        print("UNTRAINED network: fresh weights of the found genotype (its metadata says so)")
     print(f"{args.format}: {', '.join(str(p) for p in result.files)}")
     print(f"max |logit difference| to the PyTorch network: {result.max_abs_diff:.3g} ({result.seconds:.1f}s)")
     return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """``pyronas compare RUN_DIR...``: runs side by side (method, genotype, arch-split accuracy, benchmark, time)."""
+    from pyronas.analysis.compare_runs import compare_runs, format_rows
+
+    rows = compare_runs(args.runs, args.csv)
+    print(format_rows(rows))
+    if args.csv:
+        print(f"csv: {args.csv}")
+    return 0
+
+
+def _compare_parser(sub) -> None:
+    """The ``compare`` sub-command (``pyronas.analysis.compare_runs``)."""
+    p = sub.add_parser("compare", help="one table of run folders side by side (terminal and --csv)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="search, train or bo run folders")
+    p.add_argument("--csv", metavar="FILE", help="also write the table as CSV to FILE")
+    p.set_defaults(func=cmd_compare)
 
 
 def _export_parser(sub) -> None:
@@ -241,6 +273,8 @@ def _export_parser(sub) -> None:
     p.add_argument("run", metavar="RUN_DIR", help="`pyronas train` folder (trained weights) or search/bo run folder")
     p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
     p.add_argument("--out", help="output file (default RUN_DIR/network.<pt2|onnx|pt>)")
+    p.add_argument("--untrained", action="store_true",
+                   help="a search/bo folder: export the genotype's network with fresh, untrained weights")
     _import_args(p)
     p.set_defaults(func=cmd_export)
 
@@ -343,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_diagnose)
 
     _export_parser(sub)
+    _compare_parser(sub)
     return parser
 
 

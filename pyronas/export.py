@@ -5,8 +5,15 @@ The network is ``pyronas.nn.network.Network`` built from the run's genotype:
 * a ``pyronas train`` folder (``train_config.yaml``, ``genotype.json``, ``train_checkpoint.pt``): the
   retrained weights, at the ``network:`` section's sizes; a Bayesian retraining (``bayesian.enabled``)
   exports its pruned posterior means (the weights it is evaluated with, VINNAS sec. V.A);
-* a search (or BO) run folder (``config.yaml``, ``genotype.json``): freshly initialised (seeded by
-  ``seed``) at the supernet's sizes (``supernet.C``, ``supernet.layers``, ``supernet.layout``).
+* a search (or BO) run folder (``config.yaml``, ``genotype.json``): refused unless ``untrained=True``
+  (CLI ``--untrained``), since a search keeps no weights of the discrete network: it is then freshly
+  initialised (seeded by ``seed``) at the supernet's sizes (``supernet.C``, ``supernet.layers``,
+  ``supernet.layout``), and its metadata says ``"trained": false`` and ``"weights": "untrained ..."``.
+
+Every export stores its metadata (``RunNetwork.metadata``: genotype, ``input_shape`` ``[C, H, W]``,
+``Network.from_genotype`` sizes, whether trained, source folder): inside the ``.pt2`` archive
+(``extra_files["genotype.json"]``), in the ONNX model's metadata props (key ``genotype.json``), or
+next to a state dict (``<stem>.genotype.json``), so a loader needs no pyronas to build an input.
 
 Every export is of the network in evaluation mode -- batch norm uses its running statistics, no
 drop-path, no auxiliary head -- with a dynamic batch dimension, and is checked against the eager
@@ -41,6 +48,7 @@ SUFFIX = {"pt2": ".pt2", "onnx": ".onnx", "state_dict": ".pt"}
 NATIVE_SIZE = {"fashion_mnist": 28, "mnist": 28, "cifar10": 32, "cifar100": 32, "digits": 8}
 GENOTYPE_FILE = "genotype.json"  # name of the genotype inside the .pt2 archive (``extra_files``)
 ONNX_TOLERANCE = 1e-4  # max |logit difference| accepted between onnxruntime and eager PyTorch
+UNTRAINED = "untrained: freshly initialised weights of the found genotype, not a trained network"
 
 
 class ExportError(ConfigError):
@@ -68,11 +76,13 @@ class RunNetwork:
 
     def metadata(self) -> dict[str, Any]:
         """What the exported files carry besides the weights (genotype, sizes, provenance)."""
+        weights = "trained (pyronas train)" if self.trained else UNTRAINED
         return {
             "genotype": self.genotype.to_dict(),
             "network": self.network_args,
             "input_shape": list(self.input_shape),
             "trained": self.trained,
+            "weights": weights,
             "source": str(self.source),
         }
 
@@ -103,8 +113,9 @@ def _read_genotype(run: Path) -> Genotype:
     return load_genotype(path)  # checked against its space: a truncated file or an unknown op is one line
 
 
-def load_run_network(run_dir: str | os.PathLike, seed: int = 0) -> RunNetwork:
-    """The discrete network of a train folder (trained weights) or a search/bo run folder (fresh weights).
+def load_run_network(run_dir: str | os.PathLike, seed: int = 0, untrained: bool = False) -> RunNetwork:
+    """The discrete network of a train folder (trained weights) or, with ``untrained=True`` only, of a
+    search/bo run folder (fresh weights: a search keeps none of the discrete network's).
 
     Evaluation mode, auxiliary head removed, ``drop_path_prob = 0``.
     """
@@ -113,9 +124,18 @@ def load_run_network(run_dir: str | os.PathLike, seed: int = 0) -> RunNetwork:
         raise ExportError(f"{run}: no such run folder")
     genotype = _read_genotype(run)
     if (run / "train_config.yaml").is_file():
+        if untrained:
+            raise ExportError(f"--untrained: {run} is a `pyronas train` folder with trained weights; drop --untrained")
         net, args, shape = _train_network(run, genotype)
         trained = True
     elif (run / "config.yaml").is_file():
+        if not untrained:
+            raise ExportError(
+                f"{run} is a search/bo run folder: it holds no trained weights of the discrete network, so the "
+                f"export would be freshly initialised. Retrain it (pyronas train --genotype {run} --config ...) and "
+                "export that folder, or pass --untrained to export the untrained network (its metadata says so)"
+            )
+        logger.warning("%s: exporting an UNTRAINED network (fresh weights, seed %d) of the found genotype", run, seed)
         cfg = load_folder_config(load_config, run / "config.yaml")  # its imports: only if the user allowed them
         shape = _input_shape(cfg.data)
         sc = cfg.supernet
@@ -260,12 +280,15 @@ def load_state_dict_export(path: str | os.PathLike) -> Network:
 EXPORTERS = {"pt2": export_pt2, "onnx": export_onnx, "state_dict": export_state_dict}
 
 
-def export(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None) -> ExportResult:
+def export(
+    run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None, untrained: bool = False
+) -> ExportResult:
     """Export the network of ``run_dir`` as ``fmt`` (``pt2``, ``onnx`` or ``state_dict``) to ``out``
-    (default ``RUN_DIR/network.<pt2|onnx|pt>``)."""
+    (default ``RUN_DIR/network.<pt2|onnx|pt>``). A search/bo folder needs ``untrained=True``
+    (``load_run_network``)."""
     if fmt not in EXPORTERS:
         raise ExportError(f"--format: unknown format {fmt!r} (known: {', '.join(FORMATS)})")
-    run = load_run_network(run_dir)
+    run = load_run_network(run_dir, untrained=untrained)
     path = Path(out) if out is not None else Path(run_dir) / f"network{SUFFIX[fmt]}"
     path.parent.mkdir(parents=True, exist_ok=True)
     result = EXPORTERS[fmt](run, path)

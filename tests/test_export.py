@@ -164,11 +164,11 @@ def test_search_folder_gives_a_fresh_network_at_supernet_size(tmp_path):
     cfg = load_config("configs/vimnas_nb201_fmnist.yaml", ["supernet.C=4"])
     cfg.save(tmp_path / "config.yaml")
     Genotype.from_nb201_string(NB201_FOUND).save(tmp_path / "genotype.json")
-    run = load_run_network(tmp_path)
+    run = load_run_network(tmp_path, untrained=True)
     assert not run.trained and not run.network.training
     assert run.input_shape == (1, 16, 16) and run.network_args["C"] == 4 and run.network_args["num_classes"] == 10
     assert run.network.auxiliary_head is None
-    again = load_run_network(tmp_path)  # seeded: the same fresh weights
+    again = load_run_network(tmp_path, untrained=True)  # seeded: the same fresh weights
     x = run.example_input()
     torch.testing.assert_close(run.network(x), again.network(x), atol=0, rtol=0)
 

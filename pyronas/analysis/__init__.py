@@ -15,5 +15,9 @@ __all__, __getattr__, __dir__ = lazy_exports(
         "plot_run": "plots",
         "dominant_eigenvalue": "hessian",
         "arch_hessian_eig": "hessian",
+        "arch_hessian": "hessian",
+        "power_iteration": "hessian",
+        "compare_runs": "compare_runs",
+        "summarize_run": "compare_runs",
     },
 )

@@ -25,14 +25,17 @@ second_order=False)`` offers central differences of gradients under common rando
 
 ``arch_hessian_eig(state)`` applies it to the architecture-split loss of a running search. The one
 way to track it during a search is the ``hessian`` callback (``pyronas/callbacks/hessian.py``, config
-``search.callbacks: [{name: hessian, params: {every: 5}}]``), which adds ``hessian_eig`` to the
-metrics row (``metrics.json``) of every ``every``-th epoch and of the last one.
+``search.callbacks: [{name: hessian, params: {every: 5}}]``), which adds ``hessian_eig``,
+``hessian_iters`` and ``hessian_converged`` to the metrics row (``metrics.json``) of every ``every``-th
+epoch and of the last one. Power iteration runs to a relative residual ``tol`` with a cap of ``iters``
+products (``power_iteration``); a value that did not converge says so in the row and in the log.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -43,6 +46,9 @@ if TYPE_CHECKING:
     from pyronas.infer.state import SearchState
 
 logger = logging.getLogger(__name__)
+
+MAX_ITERS = 200  # cap on Hessian-vector products of one eigenvalue
+TOL = 1e-3  # relative residual ‖H v − λ v‖ / |λ| at which power iteration stops
 
 
 class _CommonRandomNumbers:
@@ -93,20 +99,37 @@ def finite_difference_hvp(
     return (plus - minus) / (2 * eps)
 
 
-def dominant_eigenvalue(
+@dataclass
+class Eigen:
+    """Result of ``power_iteration``: the Rayleigh quotient, the products used, and whether it converged.
+
+    ``residual`` is ‖H v − λ v‖ / |λ| of the last iterate: for a symmetric H some eigenvalue lies within
+    ‖H v − λ v‖ of λ, and the Rayleigh quotient's own error is of order ‖H v − λ v‖² / gap.
+    """
+
+    value: float
+    iterations: int
+    converged: bool
+    residual: float
+
+
+def power_iteration(
     loss_fn: Callable[[], torch.Tensor],
     params: Sequence[torch.Tensor],
-    iters: int = 20,
-    tol: float = 1e-4,
+    iters: int = MAX_ITERS,
+    tol: float = TOL,
     seed: int = 0,
     preserve_rng: bool = True,
     second_order: bool = True,
     fd_step: float = 1e-3,
-) -> float:
+) -> Eigen:
     """Eigenvalue of largest magnitude of ∇²_θ L(θ) by power iteration (Zela et al. 2020, Sec. 4).
 
-    ``v_{k+1} = H v_k / ‖H v_k‖``, ``λ_k = v_kᵀ H v_k``; stops when ``|λ_k − λ_{k−1}| ≤ tol·max(1, |λ_k|)``
-    or after ``iters`` products.
+    ``v_{k+1} = H v_k / ‖H v_k‖``, ``λ_k = v_kᵀ H v_k``; stops when the relative residual
+    ``‖H v_k − λ_k v_k‖ ≤ tol·|λ_k|`` or after ``iters`` products. A fixed count under-converges when the
+    two largest eigenvalues are close (the error falls like (λ₂/λ₁)^{2k}): 20 products gave 87.38 for a
+    dominant eigenvalue of 89.20 on a small supernet. Not converging is logged as a warning and returned
+    (``converged=False``), never silent.
 
     Args:
         loss_fn: closure returning the scalar loss. With ``second_order`` it is called ONCE, so a
@@ -114,8 +137,8 @@ def dominant_eigenvalue(
             realisation; otherwise it is called twice per product, each time under the same random
             numbers (the realisation drawn from the RNG state at the call).
         params: tensors requiring grad, e.g. ``guide.arch_parameters()``.
-        iters: maximum number of Hessian-vector products.
-        tol: relative tolerance on successive Rayleigh quotients.
+        iters: maximum number of Hessian-vector products (the cap).
+        tol: relative tolerance on the residual ‖H v − λ v‖ / |λ|.
         seed: seed of the random start vector.
         preserve_rng: run under ``torch.random.fork_rng`` so calling this during a search does not
             change the search's random stream (the loss closure's draws included).
@@ -128,8 +151,10 @@ def dominant_eigenvalue(
             (1e-3 gave −6.6 for a true 1.43 on a tiny supernet; 1e-5 in float64 is exact to 1e-8).
 
     Returns:
-        The dominant eigenvalue as a float (``nan`` if the loss does not depend on ``params``).
+        ``Eigen`` (value ``nan`` if the loss does not depend on ``params``, 0 if the Hessian is zero).
     """
+    if iters < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("dominant_eigenvalue needs at least one parameter with requires_grad=True")
@@ -140,7 +165,7 @@ def dominant_eigenvalue(
             grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
             if all(g is None or not g.requires_grad for g in grads):
                 logger.warning("loss is at most linear in the parameters: Hessian is zero or undefined")
-                return float("nan")
+                return Eigen(float("nan"), 0, True, float("nan"))
             used = [(g, p) for g, p in zip(grads, params, strict=True) if g is not None and g.requires_grad]
             grads, params = [g for g, _ in used], [p for _, p in used]
 
@@ -156,23 +181,47 @@ def dominant_eigenvalue(
         n = sum(p.numel() for p in params)
         v = torch.randn(n, generator=gen, dtype=params[0].dtype).to(params[0].device)
         v = v / v.norm()
-        eig = float("nan")
-        for k in range(iters):
+        eig, residual = float("nan"), float("inf")
+        for k in range(1, iters + 1):
             hv = hvp(v)
-            new = float(torch.dot(v, hv))
+            eig = float(torch.dot(v, hv))
             norm = hv.norm()
             if norm == 0:
-                return 0.0
+                return Eigen(0.0, k, True, 0.0)
+            residual = float((hv - eig * v).norm()) / max(abs(eig), torch.finfo(hv.dtype).tiny)
+            if residual <= tol:
+                return Eigen(eig, k, True, residual)
             v = hv / norm
-            if k > 0 and abs(new - eig) <= tol * max(1.0, abs(new)):
-                eig = new
-                break
-            eig = new
-    return eig
+    logger.warning(
+        "power iteration did not converge in %d Hessian-vector products: eigenvalue %.6g, relative residual "
+        "%.3g > tol %.3g (raise iters)", iters, eig, residual, tol,
+    )
+    return Eigen(eig, iters, False, residual)
 
 
-def arch_hessian_eig(search: SearchState, batch_size: int | None = None, iters: int = 20, tol: float = 1e-4) -> float:
-    """Dominant eigenvalue of ∇²_α L_arch at the search's current state (Zela et al. 2020).
+def dominant_eigenvalue(
+    loss_fn: Callable[[], torch.Tensor],
+    params: Sequence[torch.Tensor],
+    iters: int = MAX_ITERS,
+    tol: float = TOL,
+    seed: int = 0,
+    preserve_rng: bool = True,
+    second_order: bool = True,
+    fd_step: float = 1e-3,
+) -> float:
+    """The value of ``power_iteration`` (same arguments) as a float; not converging is logged there."""
+    return power_iteration(loss_fn, params, iters, tol, seed, preserve_rng, second_order, fd_step).value
+
+
+def arch_hessian_eig(
+    search: SearchState, batch_size: int | None = None, iters: int = MAX_ITERS, tol: float = TOL
+) -> float:
+    """Dominant eigenvalue of ∇²_α L_arch at the search's current state (``arch_hessian``'s value)."""
+    return arch_hessian(search, batch_size, iters, tol).value
+
+
+def arch_hessian(search: SearchState, batch_size: int | None = None, iters: int = MAX_ITERS, tol: float = TOL) -> Eigen:
+    """Power iteration on ∇²_α L_arch at the search's current state (Zela et al. 2020).
 
     L_arch is the search objective on a FIXED batch of the architecture split (its first
     ``batch_size`` examples, default ``data.eval_batch_size``), so successive epochs are comparable;
@@ -198,4 +247,4 @@ def arch_hessian_eig(search: SearchState, batch_size: int | None = None, iters: 
             "its sampling is once-differentiable (double backprop drops the curvature through the sample) and not "
             "smooth under a fixed RNG state (finite differences jump); remove the hessian callback"
         )
-    return dominant_eigenvalue(loss, search.arch_parameters(), iters=iters, tol=tol)
+    return power_iteration(loss, search.arch_parameters(), iters=iters, tol=tol)

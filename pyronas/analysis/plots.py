@@ -71,8 +71,17 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
-def _op_names(space: SearchSpace, n: int) -> list[str]:
+def op_names(space: SearchSpace, n: int) -> list[str]:
+    """Names of ``n`` ops: the space's (``n`` = its op count), else ``"op <i>"``. The one naming of the
+    ops in history, TensorBoard, ArviZ coords and plots."""
     return list(space.ops) if n == space.num_ops else [f"op {i}" for i in range(n)]
+
+
+def edge_names(space: SearchSpace, n: int) -> list[str]:
+    """Names of ``n`` edges: the space's ``"target<-source"`` labels (``space.edge_labels()``, ArviZ's
+    ``edge`` coord) when ``n`` is its edge count, else ``"edge <i>"``."""
+    return space.edge_labels() if n == space.num_edges else [f"edge {i}" for i in range(n)]
+
 
 
 # --- anytime weights -------------------------------------------------------------------------
@@ -105,9 +114,9 @@ def plot_anytime_weights(
     epochs, probs = anytime_op_probs(history, kind)
     if not len(epochs):
         raise ValueError(f"history has no op_probs for cell kind {kind!r}")
-    labels = space.edge_labels() if probs.shape[1] == space.num_edges else [f"e{i}" for i in range(probs.shape[1])]
+    labels = edge_names(space, probs.shape[1])
     chosen = [labels.index(e) for e in edges] if edges else list(range(len(labels)))
-    ops = _op_names(space, probs.shape[2])
+    ops = op_names(space, probs.shape[2])
     cols = min(len(chosen), 4)
     rows = math.ceil(len(chosen) / cols)
     fig = Figure(figsize=(3.2 * cols, 2.4 * rows + 0.6))
@@ -133,8 +142,8 @@ def plot_anytime_weights(
 def _heatmap(fig: Figure, ax, v: np.ndarray, space: SearchSpace, title: str, cmap: str, vmin=None, vmax=None):
     """Edges x ops heatmap of ``v`` on ``ax``, annotated when small."""
     im = ax.imshow(v, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(v.shape[1]), _op_names(space, v.shape[1]), rotation=60, ha="right", fontsize=8)
-    labels = space.edge_labels() if v.shape[0] == space.num_edges else [f"e{i}" for i in range(v.shape[0])]
+    ax.set_xticks(range(v.shape[1]), op_names(space, v.shape[1]), rotation=60, ha="right", fontsize=8)
+    labels = edge_names(space, v.shape[0])
     ax.set_yticks(range(v.shape[0]), labels, fontsize=8)
     ax.set_title(title, fontsize=10)
     if v.size <= 200:

@@ -6,8 +6,9 @@ and writes
 
 * every numeric field of the row as a scalar with the field's name as tag (``train_loss``, ``val_acc``,
   ``lr_weights``, ``onehot``, ``hessian_eig``, ...);
-* with op probabilities: one scalar per op and edge, ``op_probs/<kind>/edge<i>/<op>``, and the
-  edges x ops heatmap as an image ``op_probs/heatmap``;
+* with op probabilities: one scalar per op and edge, ``op_probs/<kind>/<edge>/<op>`` with the edge
+  named as in history.json, ArviZ and the plots (``1<-0``, ``pyronas.analysis.plots.edge_names``),
+  and the edges x ops heatmap as an image ``op_probs/heatmap``;
 * with a genotype: the diagram of each cell kind as an image ``cell/<kind>``.
 
 Images are rendered with matplotlib's Agg canvas / Graphviz (``pyronas.analysis.plots``) and written
@@ -99,13 +100,16 @@ class TensorBoardLog:
         w.flush()
 
     def _write_op_probs(self, w, op_probs: dict[str, Any], step: int) -> None:
-        from pyronas.analysis.plots import op_heatmap_figure
+        from pyronas.analysis.plots import edge_names, op_heatmap_figure, op_names
 
         probs = {k: np.asarray(v, dtype=float) for k, v in op_probs.items()}
         for kind, p in probs.items():
-            ops = self._op_names(p.shape[-1])
+            if self.space is not None:
+                edges, ops = edge_names(self.space, p.shape[0]), op_names(self.space, p.shape[1])
+            else:
+                edges, ops = [f"edge {i}" for i in range(p.shape[0])], [f"op {i}" for i in range(p.shape[1])]
             for e, o in np.ndindex(*p.shape):
-                w.add_scalar(f"op_probs/{kind}/edge{e}/{ops[o]}", p[e, o], step)
+                w.add_scalar(f"op_probs/{kind}/{edges[e]}/{ops[o]}", p[e, o], step)
         if self.space is not None:
             w.add_image("op_probs/heatmap", _figure_rgb(op_heatmap_figure(probs, self.space)), step, dataformats="HWC")
 
@@ -117,11 +121,6 @@ class TensorBoardLog:
         for kind in genotype.cells:
             png = render_cell(genotype, kind, space, "png")
             w.add_image(f"cell/{kind}", _png_rgb(png), step, dataformats="HWC")
-
-    def _op_names(self, n: int) -> list[str]:
-        if self.space is not None and n == self.space.num_ops:
-            return list(self.space.ops)
-        return [f"op{i}" for i in range(n)]
 
     def close(self) -> None:
         """Flush and close the event file (a later write opens a new one)."""

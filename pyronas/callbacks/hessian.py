@@ -1,8 +1,10 @@
 """Track the dominant Hessian eigenvalue of the architecture-split loss (Zela et al. 2020).
 
-Config: ``search.callbacks: [{name: hessian, params: {every: 5}}]`` adds ``hessian_eig`` to the
+Config: ``search.callbacks: [{name: hessian, params: {every: 5}}]`` adds ``hessian_eig`` (the value),
+``hessian_iters`` (Hessian-vector products used) and ``hessian_converged`` (False when the cap
+``iters`` was reached before the relative residual fell to ``tol``; power iteration logs a warning) to the
 metrics row (``metrics.json``) of every ``every``-th epoch and of the last one; the value is
-``pyronas.analysis.hessian.arch_hessian_eig`` at the end of that epoch.
+``pyronas.analysis.hessian.arch_hessian`` at the end of that epoch.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pyronas.analysis.hessian import arch_hessian_eig
+from pyronas.analysis.hessian import MAX_ITERS, TOL, arch_hessian
 from pyronas.callbacks.base import Callback
 from pyronas.errors import ConfigError
 
@@ -21,18 +23,22 @@ log = logging.getLogger(__name__)
 
 
 class HessianTracker(Callback):
-    """Add ``hessian_eig`` to the metrics row of epochs ``0, every, 2·every, ...`` and the last.
+    """Add ``hessian_eig``, ``hessian_iters`` and ``hessian_converged`` to the metrics row of epochs
+    ``0, every, 2·every, ...`` and the last.
 
     Args:
         every: epochs between two measurements (>= 1).
         batch_size: examples of the fixed architecture-split batch (default ``data.eval_batch_size``).
-        iters: maximum number of power iterations.
+        iters: the cap on power iterations (Hessian-vector products).
+        tol: relative residual ‖H v − λ v‖ / |λ| at which power iteration stops.
     """
 
-    def __init__(self, every: int = 1, batch_size: int | None = None, iters: int = 20):
+    def __init__(self, every: int = 1, batch_size: int | None = None, iters: int = MAX_ITERS, tol: float = TOL):
         if every < 1:
             raise ConfigError(f"search.callbacks: hessian.every must be >= 1, got {every}")
-        self.every, self.batch_size, self.iters = every, batch_size, iters
+        if iters < 1 or not tol > 0:
+            raise ConfigError(f"search.callbacks: hessian needs iters >= 1 and tol > 0, got {iters} and {tol}")
+        self.every, self.batch_size, self.iters, self.tol = every, batch_size, iters, tol
 
     def on_search_start(self, search: SearchState) -> None:
         """Refuse a guide whose samples are only once differentiable (the Hessian would be wrong)."""
@@ -47,6 +53,8 @@ class HessianTracker(Callback):
         row."""
         if epoch % self.every and epoch != search.cfg.search.epochs - 1:
             return
-        eig = arch_hessian_eig(search, self.batch_size, self.iters)
-        search.row["hessian_eig"] = eig
-        log.info("epoch %d: dominant Hessian eigenvalue of the arch-split loss %.4g", epoch, eig)
+        eig = arch_hessian(search, self.batch_size, self.iters, self.tol)
+        search.row.update(hessian_eig=eig.value, hessian_iters=eig.iterations, hessian_converged=eig.converged)
+        status = "" if eig.converged else f", NOT converged: relative residual {eig.residual:.3g} > {self.tol:.3g}"
+        log.info("epoch %d: dominant Hessian eigenvalue of the arch-split loss %.4g (%d products%s)",
+                 epoch, eig.value, eig.iterations, status)

@@ -42,7 +42,7 @@ from pyronas.infer.objectives import Objective
 from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide
 from pyronas.infer.state import SearchState, arch_parameters, weight_parameters
 from pyronas.io import atomic_write_json, atomic_write_text, check_shapes, load_checkpoint, save_checkpoint
-from pyronas.nn.spaces import Genotype, get_space
+from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
 from pyronas.preflight import preflight
@@ -269,7 +269,7 @@ class Search:
             st.step = step + 1
             st.global_step += 1
             if sc.record_every_steps and e == 0 and st.global_step % sc.record_every_steps == 0:
-                self.step_history.append({"step": st.global_step, **_record(st.op_probs())})
+                self.step_history.append({"step": st.global_step, **_record(st.op_probs(), st.space)})
             for cb in self.callbacks:
                 cb.on_step_end(st, st.global_step)
             bar.update(1, epoch=e, loss=f"{loss:.3f}")
@@ -280,7 +280,7 @@ class Search:
         e = st.epoch
         val = st.evaluate(st.arch_data, self.cfg.search.eval_batches)
         probs = st.op_probs()  # once per epoch: the history row and its genotype share it
-        rec = _record(probs)
+        rec = _record(probs, st.space)
         genotype = st.space.derive(probs)  # the "mean" selection rule
         row = {
             "epoch": e,
@@ -383,10 +383,14 @@ class Search:
             save_checkpoint(state, self.state.out_dir / CHECKPOINT)
 
 
-def _record(probs: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Op probabilities per edge and one-hotness (mean over edges of the largest op probability)."""
+def _record(probs: dict[str, torch.Tensor], space: SearchSpace) -> dict[str, Any]:
+    """Op probabilities per edge (``op_probs[kind][edge][op]``, named by ``edges`` -- ``"1<-0"``, the
+    labels of ArviZ, TensorBoard and the plots -- and ``ops``) and one-hotness (mean over edges of the
+    largest op probability)."""
     return {
         "op_probs": {k: v.tolist() for k, v in probs.items()},
+        "edges": space.edge_labels(),
+        "ops": list(space.ops),
         "onehot": float(torch.stack([v.max(-1).values.mean() for v in probs.values()]).mean()),
     }
 

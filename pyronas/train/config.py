@@ -62,7 +62,11 @@ class TrainSection:
     erasing: float = 0.0
     #: Training steps per epoch; null: one pass over the training images.
     steps_per_epoch: int | None = None
-    #: Evaluate on the test set every this many epochs (and after the last).
+    #: Fraction of the training images held out as the validation split (seeded); evaluated every `eval_every`
+    #: epochs and the only split any selection uses (`pyronas random`). 0: none. The test set is evaluated ONCE,
+    #: after the last epoch, for the reported model.
+    val_portion: float = 0.0
+    #: Evaluate on the validation split every this many epochs (and after the last).
     eval_every: int = 1
     #: Show progress (a live bar on a terminal, log lines otherwise).
     progress: bool = True
@@ -121,6 +125,7 @@ class TrainConfig:
             ("train.erasing", 0 <= t.erasing <= 1, "must be in [0, 1]"),
             ("train.cutout", t.cutout >= 0, "must be >= 0"),
             ("train.eval_every", t.eval_every >= 1, "must be >= 1"),
+            ("train.val_portion", 0 <= t.val_portion < 1, f"must be in [0, 1), got {t.val_portion}"),
             ("train.grad_clip", t.grad_clip is None or t.grad_clip > 0, "must be > 0 or null"),
             ("bayesian.gamma", self.bayesian.gamma >= 0, "must be >= 0"),
             ("bayesian.start_epoch", self.bayesian.start_epoch >= 0, "must be >= 0"),

@@ -110,19 +110,23 @@ def run_train(
     data: tuple[tuple[torch.Tensor, ...], int] | None = None,
     progress: bool | None = None,
     overwrite: bool = False,
+    test: bool = True,
 ) -> TrainResult:
     """Retrain ``genotype`` with ``cfg`` (continuing the checkpoint in ``out_dir`` when ``resume``).
+    ``test=False``: no test evaluation (``test_acc`` NaN), for candidates that are selected on the
+    validation split (``train.val_portion``) before the chosen one's test accuracy is reported once.
 
     ``out_dir`` is written under ``pyronas.runfolder.writing`` (locked, logged to ``train.log``); a fresh
     run into a folder that holds a retraining is refused unless ``overwrite``."""
     if out_dir is None or not init_from_env(cfg.device).is_main:  # under torchrun rank 0 alone writes the folder
-        return _run_train(cfg, genotype, None if out_dir is None else Path(out_dir), resume, data, progress)
+        return _run_train(cfg, genotype, None if out_dir is None else Path(out_dir), resume, data, progress, test)
     with writing(out_dir, "train.log", resume=resume, overwrite=overwrite, kind="train", command="train"):
-        return _run_train(cfg, genotype, Path(out_dir), resume, data, progress)
+        return _run_train(cfg, genotype, Path(out_dir), resume, data, progress, test)
 
 
 def _run_train(cfg: TrainConfig, genotype: Genotype, out_dir: Path | None, resume: bool,
-               data: tuple[tuple[torch.Tensor, ...], int] | None, progress: bool | None) -> TrainResult:
+               data: tuple[tuple[torch.Tensor, ...], int] | None, progress: bool | None,
+               test: bool = True) -> TrainResult:
     tensors, num_classes = data if data is not None else load_train_data(cfg)
     train_cfg = cfg.train if progress is None else dataclasses.replace(cfg.train, progress=progress)
     build, regulariser = None, None
@@ -142,6 +146,7 @@ def _run_train(cfg: TrainConfig, genotype: Genotype, out_dir: Path | None, resum
         regulariser,
         build,
         tensorboard=cfg.output.tensorboard,
+        test=test,
     )
     if out_dir is not None:
         if resume and (out_dir / CHECKPOINT).is_file():

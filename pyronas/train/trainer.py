@@ -53,6 +53,21 @@ class TrainResult:
     epochs: int
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    #: accuracy / loss on the validation split (``train.val_portion``) after the last epoch; NaN without one
+    val_acc: float = float("nan")
+    val_loss: float = float("nan")
+    #: what ``test_acc`` is: evaluated once, for this final model, never used to select anything
+    test_note: str = "test accuracy (reported once, not used for selection)"
+
+
+def validation_split(
+    x: torch.Tensor, y: torch.Tensor, portion: float, seed: int
+) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``(train, validation)`` tensors: a seeded random ``portion`` of the examples (at least one) held out."""
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, int(round(portion * len(x))))
+    val, train = perm[:n_val].sort().values, perm[n_val:].sort().values
+    return (x[train], y[train]), (x[val], y[val])
 
 
 def drop_path_schedule(epoch: int, epochs: int, p_max: float) -> float:
@@ -115,6 +130,11 @@ class Trainer:
         build: optional ``fn(genotype, network_section, in_channels, num_classes) -> nn.Module``
             replacing the plain ``Network`` (e.g. one with Bayesian layers).
         tensorboard: also write each epoch's record (and the cell diagram once) to ``out_dir/tensorboard/``.
+        test: evaluate the test set (once, in ``report``); False leaves ``test_acc`` NaN, e.g. for the
+            candidates of a random search that only the chosen one's test accuracy is reported for.
+
+    With ``train.val_portion > 0`` a seeded ``val_portion`` of the training tensors is held out as the
+    validation split: the per-epoch evaluation (``val_acc``) uses it, never the test set.
     """
 
     def __init__(
@@ -132,10 +152,16 @@ class Trainer:
         regulariser=None,
         build=None,
         tensorboard: bool = False,
+        test: bool = True,
     ):
         self.genotype, self.net_cfg, self.cfg = genotype, network, train
-        self.tensorboard = tensorboard
+        self.tensorboard, self.test = tensorboard, test
         self.x_train, self.y_train, self.x_test, self.y_test = data
+        self.x_val = self.y_val = None
+        if train.val_portion > 0:
+            (self.x_train, self.y_train), (self.x_val, self.y_val) = validation_split(
+                self.x_train, self.y_train, train.val_portion, seed
+            )
         self.num_classes = num_classes
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.device = torch.device(device)
@@ -281,17 +307,16 @@ class Trainer:
         while self.epoch < stop:
             start = time.perf_counter()
             record = self.train_epoch(bar)
-            if (self.epoch + 1) % cfg.eval_every == 0 or self.epoch + 1 == cfg.epochs:
-                record["test_acc"], record["test_loss"] = evaluate(
-                    self.net, self.x_test, self.y_test, self.eval_batch_size
-                )
+            evaluated = (self.epoch + 1) % cfg.eval_every == 0 or self.epoch + 1 == cfg.epochs
+            if evaluated and self.x_val is not None:  # the validation split only: never the test set
+                record["val_acc"], record["val_loss"] = evaluate(self.net, self.x_val, self.y_val, self.eval_batch_size)
             self.wall_time += time.perf_counter() - start
             self.history.append(record)
             self.epoch += 1
             if board is not None:
                 board.write(record, record["epoch"], genotype=self.genotype if record["epoch"] == 0 else None)
             logger.info("epoch %d %s", self.epoch, record)
-            bar.update(0, acc=f"{record.get('test_acc', float('nan')):.3f}")
+            bar.update(0, acc=f"{record.get('val_acc', record['train_acc']):.3f}")
             if self.out_dir is not None:
                 save_checkpoint(self.state_dict(), self.out_dir / CHECKPOINT)
         bar.close()
@@ -300,12 +325,17 @@ class Trainer:
         return self.report()
 
     def report(self) -> TrainResult:
-        """Test accuracy of the current network (reusing the last epoch's evaluation), parameters,
-        FLOPs; written to ``train_metrics.json``."""
+        """Validation accuracy (reusing the last epoch's evaluation), the test accuracy of the current network
+        (evaluated here, once, unless ``test=False``), parameters, FLOPs; written to ``train_metrics.json``."""
         last = self.history[-1] if self.history else {}
-        if last.get("epoch") == self.epoch - 1 and "test_acc" in last:
-            acc, loss = last["test_acc"], last["test_loss"]
-        else:
+        val_acc = val_loss = float("nan")
+        if self.x_val is not None:
+            if last.get("epoch") == self.epoch - 1 and "val_acc" in last:
+                val_acc, val_loss = last["val_acc"], last["val_loss"]
+            else:
+                val_acc, val_loss = evaluate(self.net, self.x_val, self.y_val, self.eval_batch_size)
+        acc = loss = float("nan")
+        if self.test:
             acc, loss = evaluate(self.net, self.x_test, self.y_test, self.eval_batch_size)
         flops, macs = count_flops(self.net, tuple(self.x_train.shape[1:]))
         counter = getattr(self.net, "parameter_count", None)  # Bayesian networks count their architecture
@@ -326,6 +356,8 @@ class Trainer:
             epochs=self.epoch,
             history=self.history,
             extra=extra,
+            val_acc=val_acc,
+            val_loss=val_loss,
         )
         if self.out_dir is not None:
             atomic_write_json(self.out_dir / METRICS, asdict(result), indent=2)

@@ -70,10 +70,13 @@ def test_search_logs_metrics_op_probs_and_cells(tmp_path, one_thread):
     _assert_rows_logged(scalars, metrics, "epoch")
     space = get_space("nb201")
     for rec in history:
+        # one edge naming (ArviZ's `1<-0` coords) in history.json and the TensorBoard tags, op names stored too
+        assert rec["edges"] == space.edge_labels() == ["1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"]
+        assert rec["ops"] == list(space.ops)
         probs = rec["op_probs"]["cell"]
         for e, row in enumerate(probs):
             for o, op in enumerate(space.ops):
-                assert _same(scalars[f"op_probs/cell/edge{e}/{op}"][rec["epoch"]], row[o])
+                assert _same(scalars[f"op_probs/cell/{rec['edges'][e]}/{op}"][rec["epoch"]], row[o])
     n_prob_tags = sum(tag.startswith("op_probs/") for tag in scalars)
     assert n_prob_tags == space.num_edges * space.num_ops
     assert _image_steps(acc, "op_probs/heatmap") == [0, 1]
@@ -82,7 +85,7 @@ def test_search_logs_metrics_op_probs_and_cells(tmp_path, one_thread):
 
 def test_train_logs_every_epoch_record(tmp_path, one_thread):
     sets = ["data.image_size=8", "network.C=4", "train.epochs=3", "train.cutout=0", "train.steps_per_epoch=2",
-            "train.eval_every=2", "data.batch_size=16", "output.tensorboard=true"]
+            "train.eval_every=2", "data.batch_size=16", "output.tensorboard=true", "train.val_portion=0.25"]
     cfg = load_train_config("configs/train_nb201_fmnist.yaml", sets)
     g = torch.Generator().manual_seed(0)
     data = (torch.randn(32, 1, 8, 8, generator=g), torch.randint(0, 10, (32,), generator=g),
@@ -92,11 +95,12 @@ def test_train_logs_every_epoch_record(tmp_path, one_thread):
     )
     run_train(cfg, genotype, tmp_path, data=(data, 10), progress=False)
     history = json.loads((tmp_path / METRICS).read_text())["history"]
-    assert len(history) == 3 and "test_acc" in history[1] and "test_acc" not in history[0]
+    assert len(history) == 3 and "val_acc" in history[1] and "val_acc" not in history[0]
+    assert not any("test_acc" in r for r in history)  # the test set is evaluated once, after training
     acc = _events(tmp_path)
     scalars = _scalars(acc)
     _assert_rows_logged(scalars, history, "epoch")
-    assert sorted(scalars["test_acc"]) == [1, 2]  # evaluated epochs only
+    assert sorted(scalars["val_acc"]) == [1, 2]  # evaluated epochs only
     assert _image_steps(acc, "cell/cell") == [0]
 
 

@@ -142,15 +142,23 @@ def test_random_search_baseline(tmp_path):
     space = get_space("nb201")
 
     def train_one(genotype, run_dir):
+        return run_train(cfg, genotype, run_dir, resume=True, data=(data, 10), test=False)
+
+    def test_one(genotype, run_dir):
         return run_train(cfg, genotype, run_dir, resume=True, data=(data, 10))
 
-    summary = random_search(space, 3, train_one, tmp_path, seed=5)
+    summary = random_search(space, 3, train_one, tmp_path, seed=5, test_one=test_one)
     expected = random_genotypes(space, 3, seed=5)
     assert [r["genotype"]["cells"] for r in summary["runs"]] == [g.to_dict()["cells"] for g in expected]
     assert len({str(g) for g in expected}) == 3  # distinct random architectures
-    accs = [json.loads((tmp_path / f"arch_{k:02d}" / METRICS).read_text())["test_acc"] for k in range(3)]
-    assert summary["test_acc"]["mean"] == pytest.approx(sum(accs) / 3)
-    assert summary["best"]["test_acc"] == max(accs)
+    written = [json.loads((tmp_path / f"arch_{k:02d}" / METRICS).read_text()) for k in range(3)]
+    accs = [w["val_acc"] for w in written]
+    assert summary["val_acc"]["mean"] == pytest.approx(sum(accs) / 3)
+    best = summary["best"]["index"]
+    assert summary["best"]["val_acc"] == max(accs) == accs[best]
+    # the test set is evaluated once, for the chosen architecture only
+    assert summary["best"]["test_acc"] == written[best]["test_acc"]
+    assert all(math.isnan(w["test_acc"]) for k, w in enumerate(written) if k != best)
     assert json.loads((tmp_path / SUMMARY).read_text())["n"] == 3
 
 
@@ -162,4 +170,6 @@ def test_cli_random(tmp_path, capsys):
     assert main(args + [f"--set={s}" for s in sets] + ["--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / SUMMARY).read_text())
     assert summary["n"] == 2 and (tmp_path / "arch_01" / METRICS).is_file()
-    assert "2 random nb201 architectures" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "2 random nb201 architectures: validation accuracy" in printed
+    assert "test accuracy (reported once, not used for selection)" in printed
