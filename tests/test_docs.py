@@ -107,5 +107,5 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(code.replace("seed=0)", tiny), "README.md", "exec"), namespace)  # noqa: S102
-    assert (tmp_path / "runs" / "drnas" / "genotype.json").is_file()
+    assert (tmp_path / "runs" / "drnas-py" / "genotype.json").is_file()
     assert 0.0 <= namespace["search"].metrics[-1]["val_acc"] <= 1.0 and namespace["svi"] is not None
