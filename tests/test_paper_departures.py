@@ -49,6 +49,13 @@ def test_paper_configs_track_batchnorm_running_stats_as_the_official_code(name):
     assert cell_bns and all(bn.track_running_stats for bn in cell_bns)
 
 
+@pytest.mark.parametrize("name", ["vinnas_c.yaml", "vinnas_f.yaml", "vinnas_m.yaml"])
+def test_vinnas_configs_keep_batchnorm_tracking_off_as_the_paper(name):
+    """VINNAS sec. V, search settings: "We disable tracking of BN's learnable parameters for affine transformation
+    or stats tracking"."""
+    assert load_config(CONFIGS / name).supernet.track_running_stats is False
+
+
 def test_the_option_stays_and_the_demo_configs_keep_it_off():
     assert len(PAPER_CONFIGS) >= 20
     assert not load_config(CONFIGS / "drnas_nb201_fmnist.yaml").supernet.track_running_stats
