@@ -80,8 +80,8 @@ assert np.allclose(idata.posterior["op_probs"].sum("op"), 1.0, atol=1e-5)
 print(f"largest R-hat over {len(merged)} op probabilities: {merged['r_hat'].max():.3f}")
 
 # %% [markdown]
-# How to read it. At full size (run on 2026-12-06) the two seeds derived cells that differ on three of
-# the six edges, yet every R-hat was at most 1.005 ("REPRODUCIBLE"): q(θ) is wide (sd ≈ 0.16 for each op
+# How to read it. At full size (run on 2026-12-06) the two seeds derived cells that differ on four of
+# the six edges, yet every R-hat was at most 1.005 ("REPRODUCIBLE"): q(θ) is wide (sd 0.15-0.17 for every op
 # probability) and the two seeds' posterior means differ by at most 0.028, so the argmax on those edges is
 # decided by differences far inside the posterior's spread. The seeds agree on the posterior; at this
 # budget the posterior does not single out one cell.
