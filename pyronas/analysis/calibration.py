@@ -84,8 +84,8 @@ def calibration_metrics(
     """Compare op-probability draws ``[S, ..., ops]`` of q with those of the reference (any number of
     middle axes: cell kinds, edges); ``log_weights`` log p(α, D) − log q(α) at q's draws for k̂
     (None: a point mass, k̂ = NaN)."""
-    r = ref_probs.reshape(len(ref_probs), -1, ref_probs.shape[-1])
-    q = q_probs.reshape(len(q_probs), -1, q_probs.shape[-1])
+    r = ref_probs.reshape(len(ref_probs), -1, ref_probs.shape[-1]).astype(np.float64)
+    q = q_probs.reshape(len(q_probs), -1, q_probs.shape[-1]).astype(np.float64)  # float64: a point mass has sd 0
     err = np.abs(q.mean(0) - r.mean(0))
     sd_q, sd_r = q.std(0, ddof=1) if len(q) > 1 else q.std(0), r.std(0, ddof=1)
     point = bool(np.all(sd_q < 1e-6))  # a point mass (float noise aside)
