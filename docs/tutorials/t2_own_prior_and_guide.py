@@ -129,6 +129,10 @@ for label, (prior, guide) in programs.items():
           f"cell {genotype}")
 
 # %% [markdown]
+# At full size (run on 2026-12-06) the three programs reached the same architecture-split accuracy (0.834,
+# 0.831, 0.834) and derived three different cells: at this budget the prior and the guide decide the cell,
+# not the supernet's fit. Tutorial 5 shows how to compare cells by retraining them.
+#
 # The guide is ours: its σ has one value per edge, shared by the edge's five ops, while the built-in
 # mean-field guide has one per op. And our prior is the one in the program: its log density at α = 0 is
 # Σ log(1 / 2b) over the 6 × 5 logits of the cell.
