@@ -57,10 +57,11 @@ SIZE = (["data.portion=0.02", "supernet.C=4", "search.epochs=2", "search.warmup_
 # ``sys.path`` and the configs below name it under ``imports:``.
 
 # %%
-entry_points = {ep.name: ep.value for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
-if "my_nas" in entry_points:
+# the plug-in's module (the entry point's value), not its name: your own package may reuse the name "my_nas"
+entry_points = {ep.value: ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+if "my_nas_plugin" in entry_points:
     IMPORTS: list[str] = []
-    print(f"installed: entry point {ENTRY_POINT_GROUP}:my_nas = {entry_points['my_nas']!r}")
+    print(f"installed: entry point {ENTRY_POINT_GROUP}:{entry_points['my_nas_plugin']} = 'my_nas_plugin'")
     print(f"prior 'laplace' -> {PRIORS.get('laplace')}, guide 'edge_normal' -> {GUIDES.get('edge_normal')}")
 else:
     sys.path.insert(0, str(Path(__file__).resolve().parent / "my_nas_plugin"))
