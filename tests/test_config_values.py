@@ -81,6 +81,10 @@ def refuse(*overrides: str) -> str:
         (["select.rule=snr"], "select.rule 'snr' with guide.name 'delta'", "use select.rule: mean"),
         (["model.name=dirichlet", "guide.name=dirichlet", "select.rule=loc"], "select.rule 'loc'", "loc_scale"),
         (["select.params={bogus: 1}"], "select.params.bogus", "unknown parameter"),
+        # --- a prior's or guide's own ValueError (a parameter out of range), in either form (new-user test) ---
+        (["model.name=gaussian", "guide.name=mean_field", "model.params={delta: -1}"], "model.params", "> 0"),
+        (["model.alpha.name=gaussian", "model.alpha.params={delta: -1}", "guide.alpha.name=mean_field"],
+         "model.alpha.params", "> 0"),
         (["search.callbacks=[{name: hessian, params: {bogus: 1}}]"], "search.callbacks[0].params.bogus", "unknown"),
     ],
 )

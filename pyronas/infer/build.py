@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyro
 
+from pyronas.errors import ConfigError
 from pyronas.infer.objectives import TERMS, Objective, Schedule, TermSpec
 from pyronas.infer.program import (
     NONE,
@@ -71,7 +72,13 @@ def _instantiate(cls: type, params: dict[str, Any], arg: Any, where: str, check:
     check_params(cls, params, where)
     if check is not None:
         check(cls)
-    return cls(arg, **params)
+    try:
+        return cls(arg, **params)
+    except ConfigError:
+        raise
+    except ValueError as e:  # a parameter out of range, as Registry.build reports it: one line at <where>
+        msg = str(e)
+        raise ConfigError(msg if msg.startswith(where.removesuffix(".params")) else f"{where}: {msg}") from e
 
 
 def _group_piece(
