@@ -3,8 +3,10 @@
 A row holds what a researcher compares between methods: the run's kind (``search``, ``train``, ``bo``), its
 method (config name, prior and guide names, selection rule), the genotype, the accuracy on the split the run
 selects on (a search's architecture split, ``val_acc`` of ``metrics.json``; a retraining's validation split),
-benchmark values when a callback recorded them (``benchmark_*`` keys of the last metrics row), a retraining's
-test accuracy (reported once, not used for selection), and the wall time. Everything is read from the files
+for a NAS-Bench-201 search the found cell's (``genotype.json``) CIFAR-10 validation accuracy and percentile
+(transfer; ``nb201_*`` columns, as ``pyronas search`` prints them), the last epoch's benchmark values when a
+callback recorded them (``last_epoch_benchmark_*``: the epoch's mean-rule cell, not always the found one), a
+retraining's test accuracy (reported once, not used for selection), and the wall time. Everything is read from the files
 the runs wrote (``config.yaml`` / ``train_config.yaml``, ``genotype.json``, ``metrics.json`` /
 ``train_metrics.json``, ``trajectory.json``), without rebuilding any network.
 """
@@ -67,8 +69,24 @@ def _search_row(run: Path, cfg: dict) -> dict[str, Any]:
         "time_s": sum(r.get("seconds", 0.0) for r in metrics),
     }
     last = metrics[-1] if metrics else {}
-    row |= {k: v for k, v in last.items() if k.startswith("benchmark_") and isinstance(v, int | float)}
+    # the benchmark callback looks up each epoch's mean-rule cell, which need not be the selected one
+    row |= {f"last_epoch_{k}": v for k, v in last.items() if k.startswith("benchmark_") and isinstance(v, int | float)}
+    if cfg.get("space") == "nb201":
+        row |= _found_cell_nb201(run)
     return row
+
+
+def _found_cell_nb201(run: Path) -> dict[str, float]:
+    """NAS-Bench-201 CIFAR-10 validation accuracy and percentile of the cell in ``genotype.json`` (the one the
+    selection rule returned, as ``pyronas search`` prints it; transfer, not a result of this run's data);
+    empty when the table is not installed or the folder has no genotype."""
+    from pyronas.nn.spaces import Genotype
+    from pyronas.summary import nb201_lookup
+
+    if not (run / "genotype.json").is_file():
+        return {}
+    nb = nb201_lookup(Genotype.load(run / "genotype.json"))
+    return {} if nb is None else {"nb201_c10_valid_transfer": nb["val_acc"], "nb201_percentile": nb["percentile"]}
 
 
 def _train_row(run: Path, cfg: dict) -> dict[str, Any]:
