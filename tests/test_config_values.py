@@ -153,3 +153,12 @@ def test_the_retraining_config_checks_the_same_keys_the_same_way(override, key):
 
     with pytest.raises(ConfigError, match=f"^{key}: "):
         load_train_config(overrides=[override])
+
+
+def test_a_budget_that_is_all_warm_up_is_a_note():
+    """``--set search.epochs=1`` on a config with one warm-up epoch trains no architecture (new-user test: arch-split
+    accuracy 3.1 %, no word); the note says so and names the fix. One epoch more and it is gone."""
+    notes = check_config(load_config(overrides=["search.epochs=1", "search.warmup_epochs=1"]))
+    assert [level for level, _ in notes] == [logging.WARNING]
+    assert notes[0][1].startswith("search.warmup_epochs: 1 of search.epochs 1") and "search.epochs > 1" in notes[0][1]
+    assert check_config(load_config(overrides=["search.epochs=2", "search.warmup_epochs=1"])) == []

@@ -82,8 +82,9 @@ def check_program(cfg: Config, program: bool = True) -> tuple[list[Note], tuple[
                      f"search.callbacks[{i}].params", CALLBACKS.positional)
     selector = SELECTORS.get(cfg.select.rule, "select.rule")
     check_params(selector, cfg.select.params, "select.params", SELECTORS.positional)
+    budget = _check_budget(cfg)
     if not program:
-        return [], None
+        return budget, None
     with torch.random.fork_rng(devices=[]):  # the search's random stream is not touched
         model, guide = _dry_build(cfg, space)
         notes = _check_natural_gradient(cfg, guide, weights_factory, arch_factory)
@@ -97,7 +98,19 @@ def check_program(cfg: Config, program: bool = True) -> tuple[list[Note], tuple[
             f"search.order: 2 is not supported by {describe(cfg.guide, 'guide')} "
             "(its samples are not twice differentiable); use search.order: 1"
         )
-    return notes + _check_kl_scales(cfg, model, guide), (model, guide)
+    return budget + notes + _check_kl_scales(cfg, model, guide), (model, guide)
+
+
+def _check_budget(cfg: Config) -> list[Note]:
+    """A warning when every epoch is weight-only warm-up: the architecture is never trained and the derived
+    cell is the initial q(α)'s (``--set search.epochs=1`` on a config with one warm-up epoch does this)."""
+    s = cfg.search
+    if s.warmup_epochs < s.epochs:
+        return []
+    return [(logging.WARNING, (
+        f"search.warmup_epochs: {s.warmup_epochs} of search.epochs {s.epochs} are weight-only warm-up, so the "
+        f"architecture is never trained and the cell is the initial one; give search.epochs > {s.warmup_epochs}"
+    ))]
 
 
 def check_layout(cfg: Config, space: SearchSpace) -> None:
