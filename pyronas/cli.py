@@ -331,7 +331,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("configs", help="list the packaged configs (usable by name: --config drnas_nb201_fmnist)")
     p.set_defaults(func=cmd_configs)
 
-
     p = sub.add_parser("bo", help="Bayesian-optimisation NAS baseline (GP surrogate) from a YAML config")
     _config_args(p, "YAML config file (section bo:)")
     p.set_defaults(func=cmd_bo)
