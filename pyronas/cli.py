@@ -266,12 +266,11 @@ def _compare_parser(sub) -> None:
 
 
 def _export_parser(sub) -> None:
-    """The ``export`` sub-command (formats of ``pyronas.export.FORMATS``)."""
-    from pyronas.export import FORMATS
-
+    """The ``export`` sub-command (formats of ``pyronas.export.FORMATS``, checked there: building the parser
+    imports no torch, so a bad config of any command fails before torch loads)."""
     p = sub.add_parser("export", help="export the found network (torch.export .pt2, ONNX, state dict + genotype)")
     p.add_argument("run", metavar="RUN_DIR", help="`pyronas train` folder (trained weights) or search/bo run folder")
-    p.add_argument("--format", required=True, help=f"one of {', '.join(FORMATS)}")
+    p.add_argument("--format", required=True, help="pt2, onnx or state_dict")
     p.add_argument("--out", help="output file (default RUN_DIR/network.<pt2|onnx|pt>)")
     p.add_argument("--untrained", action="store_true",
                    help="a search/bo folder: export the genotype's network with fresh, untrained weights")
