@@ -35,7 +35,10 @@ def test_drnas_nb201_updates_the_architecture_from_epoch_0():
     """201-space/train_search.py calls architect.step every step (its `# if epoch >= 15:` is commented out);
     only the progressive script (DARTS-space, and 201-space/train_search_progressive.py) warms up 10 epochs."""
     assert load_config(CONFIGS / "drnas_nb201_cifar10.yaml").search.warmup_epochs == 0
-    assert load_config(CONFIGS / "drnas_darts_cifar10.yaml").search.warmup_epochs == 10
+    darts = load_config(CONFIGS / "drnas_darts_cifar10.yaml")
+    assert darts.search.warmup_epochs == 0  # counted per stage instead (tests/callbacks/test_progressive_warmup.py)
+    (progressive,) = [c for c in darts.search.callbacks if c.name == "progressive"]
+    assert progressive.params["warmup_epochs"] == 10
 
 
 @pytest.mark.parametrize("name", PAPER_CONFIGS)

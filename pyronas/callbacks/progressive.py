@@ -133,6 +133,10 @@ class Progressive(Callback):
         partial_channels: K per stage, each dividing the previous one (paper: [6, 3]).
         num_ops: candidate ops per edge per stage, ``null`` = keep all (paper: [8, 4]).
         record_memory: measure one step's peak memory at the start of every stage.
+        warmup_epochs: weight-only epochs at the start of EVERY stage (the official progressive scripts,
+            ``train_search_progressive.py`` of both spaces, skip the architecture step for the first 10 epochs
+            of each stage); it sets ``SearchState.update_arch``. Use it instead of ``search.warmup_epochs``,
+            which counts once from the start of the search.
 
     Resume: ``state_dict`` keeps the stage and the structure (op names per edge, K); ``on_resume``
     re-applies it to the freshly built supernet and guide before the search loads their weights.
@@ -145,7 +149,12 @@ class Progressive(Callback):
         partial_channels: list[int],
         num_ops: list[int | None] | None = None,
         record_memory: bool = True,
+        warmup_epochs: int = 0,
     ):
+        if warmup_epochs < 0 or any(warmup_epochs >= e for e in epochs):
+            raise ValueError(
+                f"progressive.warmup_epochs: must be in [0, epochs of the shortest stage), got {warmup_epochs}"
+            )
         num_ops = list(num_ops) if num_ops is not None else [None] * len(epochs)
         if not (len(epochs) == len(partial_channels) == len(num_ops)) or not epochs:
             raise ValueError("progressive: epochs, partial_channels and num_ops need one entry per stage")
@@ -158,6 +167,8 @@ class Progressive(Callback):
         self.epochs, self.partial_channels, self.num_ops = list(epochs), list(partial_channels), num_ops
         self.ends = [sum(self.epochs[: s + 1]) for s in range(len(self.epochs))]
         self.record_memory = record_memory
+        self.warmup_epochs = warmup_epochs
+        self.update_arch = True
         self.stage = 0
         self.structure: dict | None = None
         self.memory: list[dict] = []
@@ -181,6 +192,12 @@ class Progressive(Callback):
             if self.num_ops[0] != n:
                 raise ValueError(f"progressive.num_ops[0] = {self.num_ops[0]}, but the space has {n} ops per edge")
         self._measure(search)
+        self._set_update_arch(search, search.epoch)
+
+    def _set_update_arch(self, search, epoch: int) -> None:
+        """Architecture steps in ``epoch`` only after the first ``warmup_epochs`` of the current stage."""
+        start = self.ends[self.stage - 1] if self.stage > 0 else 0
+        self.update_arch = search.update_arch = epoch - start >= self.warmup_epochs
 
     def on_epoch_end(self, search, epoch: int) -> None:
         """At a stage's last epoch: prune the ops, widen the channels, rebuild the optimizers and carry their state."""
@@ -201,6 +218,7 @@ class Progressive(Callback):
                 s, {k: len(v[0]) for k, v in op_names.items()}, self.partial_channels[s],
             )
             self._measure(search)
+        self._set_update_arch(search, epoch + 1)
 
     def _measure(self, search) -> None:
         if not self.record_memory:
@@ -215,15 +233,18 @@ class Progressive(Callback):
         log.info("progressive: stage %d peak memory %.1f MiB (%s)", self.stage, report["peak_mib"], report["method"])
 
     def state_dict(self) -> dict:
-        """The stage, the network structure it left and the memory reports."""
-        return {"stage": self.stage, "structure": self.structure, "memory": self.memory}
+        """The stage, the network structure it left, the memory reports and the coming epoch's warm-up state."""
+        return {"stage": self.stage, "structure": self.structure, "memory": self.memory,
+                "update_arch": self.update_arch}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore the stage, structure and memory reports."""
         self.stage, self.structure, self.memory = state["stage"], state["structure"], list(state["memory"])
+        self.update_arch = state.get("update_arch", True)  # checkpoints before per-stage warm-up: no warm-up
 
     def on_resume(self, search) -> None:
-        """Re-apply the saved structure so that the checkpoint's tensors fit."""
+        """Re-apply the saved structure so that the checkpoint's tensors fit, and the epoch's warm-up state."""
+        search.update_arch = self.update_arch
         if self.structure is not None:
             restructure(
                 search.supernet, search.model, search.guide,

@@ -242,7 +242,7 @@ class Search:
         e, steps = st.epoch, self.steps_per_epoch
         set_lr(self.svi.weight_optim, lr_at(self.cfg.optim.weights, e, sc.epochs))
         set_lr(self.svi.arch_optim, lr_at(self.cfg.optim.arch, e, sc.epochs))
-        search_arch = e >= sc.warmup_epochs
+        search_arch = e >= sc.warmup_epochs and st.update_arch  # a callback may hold it (per-stage warm-up)
         t0 = time.perf_counter()
         arch_iter = self.arch_batches.epoch(e)
         for step, (xw, yw) in enumerate(self.weight_batches.epoch(e)):

@@ -55,12 +55,15 @@ class SearchState:
         metrics: per-epoch metrics rows (``metrics.json``).
         row: the metrics row of the epoch that is ending, during ``on_epoch_end``: a callback adds
             its numbers here (e.g. ``hessian_eig``); None otherwise.
+        update_arch: whether this epoch's steps update the architecture (besides ``search.warmup_epochs``);
+            a plug-in may set it for the coming epoch (DrNAS' per-stage warm-up in ``Progressive``) and
+            must restore it itself on ``--resume``.
 
     A plug-in may read every field and call every method. It may change: ``row`` (add keys, during
-    ``on_epoch_end``); the structure of ``model``/``supernet``/``guide`` (``pyronas.nn.surgery``) followed
-    by ``rebuild_optimizers()``; the engine's objective (``svi.objective``). The runner owns and
-    checkpoints ``cfg``, the counters ``epoch``/``step``/``global_step``, ``history`` and ``metrics``: a
-    plug-in leaves them alone. Anything else a plug-in changes must come back on ``--resume`` through its
+    ``on_epoch_end``); ``update_arch``; the structure of ``model``/``supernet``/``guide``
+    (``pyronas.nn.surgery``) followed by ``rebuild_optimizers()``; the engine's objective (``svi.objective``).
+    The runner owns and checkpoints ``cfg``, the counters ``epoch``/``step``/``global_step``, ``history`` and
+    ``metrics``: a plug-in leaves them alone. Anything else a plug-in changes must come back on ``--resume`` through its
     own ``state_dict``/``on_resume`` (``pyronas.callbacks.base.Callback``).
     """
 
@@ -79,6 +82,7 @@ class SearchState:
     history: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     row: dict[str, Any] | None = None
+    update_arch: bool = True
 
     @property
     def supernet(self) -> Supernet:
