@@ -198,7 +198,7 @@ def export_pt2(run: RunNetwork, out: str | os.PathLike) -> ExportResult:
     with torch.no_grad():
         program = torch.export.export(run.network, (x,), dynamic_shapes=_batch_dim())
         diff = _max_diff(program.module()(x), run.network(x))
-    tmp = out.with_name(out.stem + ".tmp.pt2")  # torch.export.save wants the .pt2 suffix
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.pt2")  # one per writer; torch.export.save wants .pt2
     torch.export.save(program, tmp, extra_files={GENOTYPE_FILE: json.dumps(run.metadata())})
     os.replace(tmp, out)
     return ExportResult(out, "pt2", diff, time.perf_counter() - t0, [out])
@@ -220,7 +220,7 @@ def export_onnx(run: RunNetwork, out: str | os.PathLike, dynamo: bool | None = N
     out, t0 = Path(out), time.perf_counter()
     dynamo = onnx_uses_dynamo() if dynamo is None else dynamo
     x = run.example_input()
-    tmp = out.with_name(out.stem + ".tmp.onnx")
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.onnx")  # one per writer
     kwargs: dict[str, Any] = {"input_names": ["images"], "output_names": ["logits"], "verbose": False}
     if dynamo:
         kwargs |= {"dynamo": True, "dynamic_shapes": _batch_dim(), "external_data": False}

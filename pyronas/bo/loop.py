@@ -37,7 +37,7 @@ from pyronas.bo.candidates import (
 )
 from pyronas.bo.config import BOConfig
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
-from pyronas.io import atomic_write_json
+from pyronas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 
 logger = logging.getLogger(__name__)
@@ -94,8 +94,10 @@ class BayesOpt:
     def _load(self) -> None:
         path = self.out_dir / "evaluations.jsonl"
         if path.exists():
-            with open(path) as f:
-                self.evaluations = [Evaluation(**json.loads(line)) for line in f if line.strip()]
+            rows = read_jsonl(path)  # a torn last line (a kill during the append) is dropped with a warning
+            self.evaluations = [Evaluation(**r) for r in rows]
+            # this file is the run's state: rewritten whole, so the next append does not follow a torn line
+            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
             logger.info("resumed %d evaluations from %s", len(self.evaluations), path)
         tpath = self.out_dir / "trajectory.json"
         if tpath.exists():
@@ -105,8 +107,7 @@ class BayesOpt:
     def _record(self, ev: Evaluation) -> None:
         self.evaluations.append(ev)
         if self.out_dir is not None:
-            with open(self.out_dir / "evaluations.jsonl", "a") as f:
-                f.write(json.dumps(asdict(ev)) + "\n")
+            append_jsonl(self.out_dir / "evaluations.jsonl", asdict(ev))
         if self.board is not None:  # value, time, index, best so far and the cell, stamped at ev.wall
             row = {k: v for k, v in asdict(ev).items() if k != "wall"} | {"best_observed": self.best_observed()[-1]}
             self.board.write(row, ev.index, genotype=Genotype.from_dict(ev.genotype), walltime=ev.wall)

@@ -89,6 +89,26 @@ def test_resume_batches_and_outputs(tmp_path):
     assert saved["string"] == key(final) == traj["incumbents"][-1]["arch"]
 
 
+def test_resume_drops_a_torn_last_line_and_appends_after_whole_lines(tmp_path, caplog):
+    """A kill during the append leaves half a line (issue #30): the resume drops it with a warning, rewrites the
+    file, and the next evaluations follow whole lines (before, json.loads raised on the torn line)."""
+    obj = SyntheticObjective(NB201, seed=1, noise=0.05)
+    cfg = BOConfig(budget=5, n_init=3, batch_size=1, n_fantasies=2)
+    bo = BayesOpt(NB201, obj, cfg, seed=0, out_dir=tmp_path)
+    while len(bo.evaluations) < 3:
+        bo.step()
+    path = tmp_path / "evaluations.jsonl"
+    whole = path.read_text().splitlines()
+    assert len(whole) == 3
+    path.write_text("\n".join(whole) + "\n" + whole[-1][: len(whole[-1]) // 2])  # torn 4th line
+    with caplog.at_level("WARNING"):
+        again = BayesOpt(NB201, obj, cfg, seed=0, out_dir=tmp_path)
+    assert len(again.evaluations) == 3 and "torn" in caplog.text
+    again.run()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(records) == 5 and [r["arch"] for r in records[:3]] == [json.loads(w)["arch"] for w in whole]
+
+
 def test_table_objective_and_large_space_candidates(tmp_path):
     space = get_space("darts")
     g = torch.Generator().manual_seed(0)
