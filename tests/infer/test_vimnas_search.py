@@ -58,9 +58,11 @@ def _compare_module():
 @pytest.mark.requires("fashion_mnist")
 def test_vimnas_becomes_more_one_hot_than_darts_on_the_same_budget():
     """VIM-NAS sec. 3.4 / Fig. 2: same data, supernet, weights, seed, warm-up and steps; only the
-    guide (and its optimizer) differ. ~40 s on one free core."""
+    guide (and its optimizer) differ. 4 epochs, 2 of them architecture epochs: after a single 30-step
+    architecture epoch VIM-NAS' peaky generator had not yet moved (0.507 -> 0.491 on 2026-12-06, with the code
+    of 2026-11-26 too); after two it has (0.507 -> 0.624 against DARTS' 0.200 -> 0.215). ~15 s on one free core."""
     budget = [
-        "supernet.C=4", "data.batch_size=32", "data.portion=0.05", "search.epochs=3", "search.steps_per_epoch=30",
+        "supernet.C=4", "data.batch_size=32", "data.portion=0.05", "search.epochs=4", "search.steps_per_epoch=30",
         "search.eval_batches=4", "data.eval_batch_size=128",
     ]
     res = _compare_module().compare(budget)
@@ -68,9 +70,5 @@ def test_vimnas_becomes_more_one_hot_than_darts_on_the_same_budget():
     print(f"one-hotness start -> end: VIM-NAS {vim['onehot_start']:.3f} -> {vim['onehot'][-1]:.3f}, "
           f"DARTS {darts['onehot_start']:.3f} -> {darts['onehot'][-1]:.3f}")
     assert vim["val_acc"][-1] > 0.3 and darts["val_acc"][-1] > 0.3
-    # one-hotness of a uniform edge is 1/5: VIM-NAS ends far further from uniform than DARTS (0.49 vs 0.21 here).
-    # Not asserted any more: that VIM-NAS also *moves* further than DARTS from its start. Its generator starts
-    # peaky (0.507) and, on 2026-12-06 with the code of 2026-11-26 as well as today's, ended at 0.491 (DARTS
-    # 0.200 -> 0.208): the gap is the generator's, which the search keeps, not one it opens in 2 epochs.
-    uniform = 1 / 5
-    assert vim["onehot"][-1] - uniform > 10 * (darts["onehot"][-1] - uniform)
+    # not only a peakier random init: VIM-NAS also moves further towards one-hot than DARTS does
+    assert vim["onehot"][-1] - vim["onehot_start"] > darts["onehot"][-1] - darts["onehot_start"]
