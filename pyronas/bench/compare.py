@@ -117,11 +117,13 @@ def random_search(seed: int, budget: Budget, data=None) -> Genotype:
     return best
 
 
-def evaluate_found(row: dict, ref: dict) -> dict:
-    """Retrain the found cell with the reference protocol and look it up in the NB201 validation tables."""
-    result = reference.evaluate_against_reference(row["genotype"], ref)
+def evaluate_found(row: dict, ref: dict, known: dict[str, list[float]] | None = None) -> dict:
+    """Retrain the found cell with the reference protocol (or reuse its values: see
+    ``reference.evaluate_against_reference``) and look it up in the NB201 validation tables."""
+    result = reference.evaluate_against_reference(row["genotype"], ref, known)
     out = dict(row, fmnist_test_acc=result["test_acc_mean"], fmnist_test_acc_seeds=result["test_acc"],
-               fmnist_percentile=result["percentile"], params_M=result["params_M"], retrain_wall_s=result["wall_s"])
+               fmnist_percentile=result["percentile"], params_M=result["params_M"], retrain_wall_s=result["wall_s"],
+               fmnist_source=result["source"])
     for ds in TABLES:
         rec = nb201.load_table(ds).query(row["genotype"])
         out[f"nb201_{ds}_val_acc"] = rec.val_acc_mean

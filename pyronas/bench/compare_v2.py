@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyronas.bench import stats
+from pyronas.bench import reference, stats
 from pyronas.bench.compare import TABLES, Budget
 
 # (epochs, warmup_epochs) of the ``paper`` budget, from each paper's NAS-Bench-201 / Fashion-MNIST schedule scaled
@@ -31,6 +31,19 @@ PAPER_SHAPES: dict[str, tuple[int, int]] = {
 }
 BUDGETS: dict[str, Budget] = {"short": Budget(), "paper": Budget(epochs=6, warmup_epochs=0, random_cells=16)}
 ACC = "fmnist_test_acc"
+
+
+def rerank(rows: list[dict], ref: dict) -> list[dict]:
+    """The rows with ``fmnist_percentile`` recomputed among ``ref``'s cells (a row ranked against a reference
+    set still being built gets its final percentile); a row of another protocol is refused."""
+    means = reference.reference_means(ref)
+    out = []
+    for r in rows:
+        if r.get("reference_protocol_hash", ref["protocol_hash"]) != ref["protocol_hash"]:
+            raise ValueError(f"row {r['method']} seed {r['seed']} was evaluated with protocol "
+                             f"{r['reference_protocol_hash']}, not the reference's {ref['protocol_hash']}")
+        out.append(dict(r, fmnist_percentile=reference.percentile(r[ACC], means)))
+    return out
 
 
 def method_budget(method: str, budget: str) -> Budget:

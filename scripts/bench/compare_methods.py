@@ -34,20 +34,26 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "method_comparison"
 RESULTS = DOCS / "results_v2.jsonl"
 
 
-def work(method: str, budget: str, seed: int, out: str, ref_path: str | None) -> dict:
-    """One search + evaluation (runs in a worker process)."""
+def known_cells(results: Path, ref: dict) -> dict[str, list[float]]:
+    """Per-seed reference accuracies of the cells earlier rows retrained with ``ref``'s protocol."""
+    return {r["genotype"]: r["fmnist_test_acc_seeds"] for r in compare.load_rows(results)
+            if r.get("reference_protocol_hash") == ref["protocol_hash"]}
+
+
+def work(method: str, budget: str, seed: int, out: str, ref_path: str | None, results: str) -> dict:
+    """One search + evaluation (runs in a worker process); a found cell evaluated before is not retrained."""
     logging.basicConfig(level=logging.WARNING)
     ref = reference.load_reference(ref_path or reference.REFERENCE_FILE_V2)
     row = compare.run_method(method, seed, compare_v2.method_budget(method, budget), Path(out) / budget)
-    row = compare.evaluate_found(row, ref)
+    row = compare.evaluate_found(row, ref, known_cells(Path(results), ref))
     return dict(row, budget=budget, reference_version=ref["version"], reference_cells=len(ref["cells"]),
-                reference_partial=ref.get("partial"))
+                reference_partial=ref.get("partial"), reference_protocol_hash=ref["protocol_hash"])
 
 
 def report(results: Path, ref_path: str | None, out: Path) -> str:
     """The markdown tables of both budgets and the plots (``out``) from the results file."""
-    rows = compare.load_rows(results)
     ref = reference.load_reference(ref_path or reference.REFERENCE_FILE_V2)
+    rows = compare_v2.rerank(compare.load_rows(results), ref)
     parts = []
     for budget, seeds in SEEDS.items():
         methods = [m for m in METHODS + COMBOS if m in METHODS or any(r["method"] == m for r in rows)]
@@ -89,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     todo = [(m, s) for s in seeds for m in methods if (m, s) not in done]
     logging.info("%d searches to run (%d done); budget %s", len(todo), len(done), args.budget)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(work, m, args.budget, s, args.out, args.reference) for m, s in todo]
+        futures = [pool.submit(work, m, args.budget, s, args.out, args.reference, str(results)) for m, s in todo]
         for fut in futures:
             row = fut.result()
             with open(results, "a") as f:
