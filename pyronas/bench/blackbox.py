@@ -3,9 +3,11 @@ GP Bayesian optimisation (``pyronas.bo.loop.BayesOpt``), each a sequence of quer
 
 A query of cell ``c`` observes one training seed's validation accuracy of ``c`` (the seed drawn uniformly:
 ``NB201Table.sample``), as an optimiser training the cell once would; the search keeps the cell with the
-best *observed* value, and it is scored by that cell's *true* (seed-mean) validation accuracy
-(``best_so_far``). Every function works on a ``table``-like object with ``mean``, ``sample`` and rows
-``0 .. N-1`` whose cells are op-index tuples (``cell_from_index``), so tests can pass a small synthetic table.
+best *mean observed* value (the mean over its queries, if it was queried more than once), and it is scored by
+that cell's *true* (seed-mean) validation accuracy (``best_so_far``). GP-BO's re-query of a cell (``replicate``)
+sees a seed not yet observed for it (``NB201Table.sample_seed``). Every function works on a ``table``-like
+object with ``mean``, ``sample`` (GP-BO: ``val_acc``, ``sample_seed``) and rows ``0 .. N-1`` whose cells are
+op-index tuples (``cell_from_index``), so tests can pass a small synthetic table.
 """
 
 from __future__ import annotations
@@ -34,14 +36,23 @@ class Trace:
         self.observed.append(float(value))
 
 
-def best_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:
-    """After each query ``t``: ``true_value[r*_t]``, ``r*_t = argmax_{s <= t} observed_s`` (first on ties)."""
-    out, best_obs, best_row = np.empty(len(trace.rows)), -np.inf, -1
-    for t, (r, v) in enumerate(zip(trace.rows, trace.observed, strict=False)):
-        if v > best_obs:
-            best_obs, best_row = v, r
-        out[t] = true_value[best_row]
+def leaders(trace: Trace) -> list[int]:
+    """After each query ``t``: the leader, the row whose observations so far have the highest mean,
+    ``r*_t = argmax_r mean{observed_s : s <= t, rows_s = r}`` (the cell first queried wins a tie). For a search
+    that never re-queries a cell this is the row of the best single observation."""
+    sums: dict[int, float] = {}
+    counts: dict[int, int] = {}
+    out: list[int] = []
+    for r, v in zip(trace.rows, trace.observed, strict=True):
+        sums[r], counts[r] = sums.get(r, 0.0) + v, counts.get(r, 0) + 1
+        out.append(max(sums, key=lambda c: sums[c] / counts[c]))  # dicts keep first-query order: first on ties
     return out
+
+
+def best_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:
+    """After each query ``t``: ``true_value`` of the leader (``leaders``: the cell with the best mean observation
+    so far, so a re-queried cell is judged by the average of its seeds)."""
+    return np.array([true_value[r] for r in leaders(trace)], dtype=float)
 
 
 def incumbent_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:
@@ -152,6 +163,11 @@ def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: 
     ``log_error``: the GP models ``-log(100 - accuracy)`` instead of the accuracy (%): a monotone output warping
     that spreads the top cells (errors of 8.4-9 %) and compresses the chance-level ones (errors near 90 %), so
     the standardised observations resolve the region the search is after. The trace keeps the accuracy.
+
+    A cell's first query draws its seed as ``table.sample`` does (same random stream, so runs without
+    ``replicate`` reproduce); a re-query (``bo_settings["replicate"] > 1`` re-evaluates the leader) draws
+    uniformly among the seeds not yet observed for that cell (``table.sample_seed``), all of them once every
+    seed was seen.
     """
     from pyronas.bo.config import BOConfig
     from pyronas.bo.loop import BayesOpt
@@ -159,10 +175,14 @@ def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: 
 
     rng = np.random.default_rng(seed)
     trace = Trace()
+    seen_seeds: dict[int, set[int]] = {}
 
     def objective(genotype) -> float:
         row = cell_index(genotype)
-        value = table.sample(row, rng)
+        used = seen_seeds.setdefault(row, set())
+        s = table.sample_seed(row, rng, used)
+        used.add(s)
+        value = float(table.val_acc[row, s])
         trace.add(row, value)
         return -float(np.log(100.0 - value)) if log_error else value
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import pickle
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +208,16 @@ class NB201Table:
     def sample(self, row: int, rng: np.random.Generator) -> float:
         """One training seed's validation accuracy of cell ``row``, the seed drawn uniformly."""
         return float(self.val_acc[row, rng.integers(self.n_seeds[row])])
+
+    def sample_seed(self, row: int, rng: np.random.Generator, exclude: Collection[int] = ()) -> int:
+        """A training seed (column of ``val_acc``) of cell ``row`` drawn uniformly among those not in ``exclude``
+        (all of them again once every seed is excluded). With ``exclude`` empty it draws from ``rng`` exactly as
+        ``sample`` does, so ``val_acc[row, sample_seed(row, rng)]`` reproduces ``sample(row, rng)``."""
+        n = int(self.n_seeds[row])
+        free = [s for s in range(n) if s not in exclude]
+        if not exclude or not free:
+            return int(rng.integers(n))
+        return free[int(rng.integers(len(free)))]
 
     def __iter__(self) -> Iterator[CellRecord]:
         for row in range(NUM_CELLS):

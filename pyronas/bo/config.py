@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pyronas.errors import ConfigError
+
 ACQUISITIONS = ("ei", "pi", "ucb", "random")
 
 
@@ -96,6 +98,10 @@ class BOConfig:
     n_mutations: int = 1000
     #: How many of the best evaluated architectures are mutated.
     mutate_top: int = 10
+    #: Evaluations of the leader (the architecture with the best mean observation) before a new one is proposed:
+    #: after the initial design, a leader with fewer is re-evaluated (another training seed) instead of maximising
+    #: the acquisition; 1: never re-evaluate.
+    replicate: int = 1
     #: Hyperparameter priors of the GP, e.g. {lengthscale: [loc, scale], noise: [loc, scale]} (log-normal (loc, scale)
     #: of the log; pyronas.bo.gp.GPPriors).
     priors: dict[str, Any] = field(default_factory=dict)
@@ -114,3 +120,6 @@ class BOConfig:
         KERNELS.get(self.kernel, "bo.kernel")
         if min(self.batch_size, self.budget, self.n_init, self.refit_every) < 1:
             raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")
+        if self.replicate < 1:
+            raise ConfigError(f"bo.replicate: must be >= 1 (got {self.replicate}); 1 never re-evaluates an "
+                              "architecture, k > 1 evaluates the leader k times before proposing a new one")

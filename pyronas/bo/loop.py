@@ -8,6 +8,12 @@ the batch is chosen greedily, each next point maximising EI integrated over fant
 points already chosen (pending). The loop is resumable from its output directory: the evaluations file
 is the state, and every iteration's randomness is seeded by ``(seed, number of evaluations)``.
 
+Replication (``replicate = k > 1``, "verify before you trust"): after the initial design, while the leader (the
+evaluated architecture with the best mean observation) has fewer than ``k`` evaluations, the loop re-evaluates
+the leader instead of maximising the acquisition; the GP is conditioned on every evaluation, repeats included
+(its noise term absorbs them). An architecture's observed value is the mean of its evaluations throughout
+(best observed, the incumbent's ``observed``, the random-acquisition result).
+
 Outputs: ``evaluations.jsonl`` (index, arch, genotype, value, time, wall), ``trajectory.json`` (per
 evaluation: best observed value; per fitted model: the noisy incumbent = evaluated point with the highest
 posterior mean), ``genotype.json`` (the final incumbent).
@@ -99,6 +105,9 @@ class BayesOpt:
             # this file is the run's state: rewritten whole, so the next append does not follow a torn line
             atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
             logger.info("resumed %d evaluations from %s", len(self.evaluations), path)
+        resume = getattr(self.objective, "resume", None)  # e.g. TrainObjective: how often each arch was trained
+        if callable(resume):
+            resume([ev.arch for ev in self.evaluations])
         tpath = self.out_dir / "trajectory.json"
         if tpath.exists():
             with open(tpath) as f:
@@ -121,12 +130,30 @@ class BayesOpt:
     def _write_json(self, name: str, obj) -> None:
         atomic_write_json(self.out_dir / name, obj, indent=2)
 
+    def cell_means(self, n: int | None = None) -> dict[str, tuple[float, int]]:
+        """``arch -> (mean value, number of evaluations)`` over the first ``n`` evaluations (all: None), in the
+        order the architectures were first evaluated."""
+        sums: dict[str, list] = {}
+        for ev in self.evaluations[:n]:
+            acc = sums.setdefault(ev.arch, [0.0, 0])
+            acc[0] += ev.value
+            acc[1] += 1
+        return {a: (t / c, c) for a, (t, c) in sums.items()}
+
+    def leader(self) -> str:
+        """The evaluated architecture with the best mean observation (the first evaluated one on ties)."""
+        means = self.cell_means()
+        return max(means, key=lambda a: means[a][0])
+
     def best_observed(self) -> list[float]:
-        """Best value found after each evaluation."""
-        out, best = [], -float("inf")
+        """After each evaluation: the best mean observation of an architecture so far (the leader's mean)."""
+        sums: dict[str, list] = {}
+        out: list[float] = []
         for ev in self.evaluations:
-            best = max(best, ev.value)
-            out.append(best)
+            acc = sums.setdefault(ev.arch, [0.0, 0])
+            acc[0] += ev.value
+            acc[1] += 1
+            out.append(max(t / c for t, c in sums.values()))
         return out
 
     def trajectory(self) -> dict:
@@ -175,7 +202,7 @@ class BayesOpt:
         i = int(mu.argmax())
         ev = self.evaluations[i]
         return {"n": len(self.evaluations), "arch": ev.arch, "posterior_mean": float(st.inverse(mu[i])),
-                "observed": ev.value}
+                "observed": self.cell_means()[ev.arch][0]}
 
     # ---------------------------------------------------------------- proposals
     def _candidates(
@@ -195,17 +222,28 @@ class BayesOpt:
         return cands, torch.empty(0), torch.stack([self.space.encode(c) for c in cands])
 
     def _top_indices(self) -> list[int]:
-        order = sorted(range(len(self.evaluations)), key=lambda i: -self.evaluations[i].value)
-        return order[: self.cfg.mutate_top]
+        """First evaluation of each of the ``mutate_top`` architectures with the best mean observation."""
+        means, first = self.cell_means(), {}
+        for i, ev in enumerate(self.evaluations):
+            first.setdefault(ev.arch, i)
+        order = sorted(means, key=lambda a: -means[a][0])
+        return [first[a] for a in order[: self.cfg.mutate_top]]
 
     def propose(self, pending: Sequence[Genotype] = ()) -> list[Genotype]:
         """The next batch of architectures to evaluate; ``pending`` are architectures being evaluated
         elsewhere (asynchronous BO, ``pyronas.sweep.run_bo_async``): never proposed again, and their outcomes
-        fantasised like the batch's own earlier picks."""
+        fantasised like the batch's own earlier picks. With ``replicate > 1`` the batch is the leader alone while
+        it (with its pending copies) has fewer than ``replicate`` evaluations."""
         cfg = self.cfg
         g = torch.Generator().manual_seed(self._iteration_seed())
         n_left = cfg.budget - len(self.evaluations) - len(pending)
         q = min(cfg.batch_size, n_left)
+        if len(self.evaluations) >= cfg.n_init and cfg.replicate > 1:
+            lead = self.leader()
+            count = self.cell_means()[lead][1] + sum(key(p) == lead for p in pending)
+            if count < cfg.replicate:  # verify before trusting: one more evaluation of the leader
+                ev = next(ev for ev in self.evaluations if ev.arch == lead)
+                return [Genotype.from_dict(ev.genotype)]
         if len(self.evaluations) < cfg.n_init or cfg.acquisition == "random":
             q = min(q, cfg.n_init - len(self.evaluations)) if cfg.acquisition != "random" else q
             return self._random_new(q, g, pending)
@@ -269,8 +307,10 @@ class BayesOpt:
     def finish(self) -> Genotype:
         """The architecture to return (best observed, or the GP's incumbent among those evaluated); writes
         trajectory.json and genotype.json."""
+        means = self.cell_means()
         if self.cfg.acquisition == "random" or len(self.evaluations) < 2:
-            best = max(self.evaluations, key=lambda ev: ev.value)
+            lead = self.leader()
+            best = next(ev for ev in self.evaluations if ev.arch == lead)
         else:
             X, y, st, hypers = self.fit()
             inc = self._incumbent(X, y, st, hypers)
@@ -282,7 +322,7 @@ class BayesOpt:
             self.board.close()
         if self.out_dir is not None:
             self._write_json("trajectory.json", self.trajectory())
-            self._write_json("genotype.json", {**genotype.to_dict(), "value": best.value})
+            self._write_json("genotype.json", {**genotype.to_dict(), "value": means[best.arch][0]})
         return genotype
 
 

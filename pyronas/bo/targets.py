@@ -101,9 +101,10 @@ class TrainObjective:
     """Validation accuracy of a genotype's discrete network after a short training from scratch.
 
     ``data`` = ``(x_train, y_train, x_val, y_val)`` tensors (the weight split and a held-out split).
-    Each evaluation trains ``steps`` SGD mini-batches (momentum, cosine lr) with a seed fixed by ``seed``
-    and the architecture string (so a resumed run scores an architecture exactly as before) and returns
-    the accuracy on the validation tensors.
+    Each evaluation trains ``steps`` SGD mini-batches (momentum, cosine lr) with a seed fixed by ``seed``,
+    the architecture string and how often that architecture was trained before (``run_seed``: a repeat, as
+    ``bo.replicate`` asks for, sees another training seed; a resumed run scores an architecture exactly as
+    before, the counts restored by ``resume``) and returns the accuracy on the validation tensors.
     """
 
     def __init__(
@@ -126,12 +127,27 @@ class TrainObjective:
         self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
         self.eval_batch_size, self.seed, self.device = eval_batch_size, seed, torch.device(device)
         self.num_classes = int(max(int(data[1].max()), int(data[3].max())) + 1)
+        self.counts: dict[str, int] = {}  # architecture string -> trainings so far
+
+    def run_seed(self, arch: str, k: int = 0) -> int:
+        """Training seed of the ``k``-th training (0 = first) of architecture ``arch``: ``k = 0`` is the seed of
+        the runs made before repeats existed (``seed * 1_000_003 + crc32(arch)``); ``k > 0`` mixes in ``k``."""
+        tag = arch if k == 0 else f"{arch}#repeat{k}"
+        return self.seed * 1_000_003 + zlib.crc32(tag.encode())
+
+    def resume(self, archs: list[str]) -> None:
+        """Restore the training counts from the architectures already evaluated (``evaluations.jsonl``)."""
+        self.counts = {}
+        for a in archs:
+            self.counts[a] = self.counts.get(a, 0) + 1
 
     def __call__(self, genotype: Genotype) -> float:
         from pyronas.nn.network import Network
 
         x_tr, y_tr, x_va, y_va = self.data
-        run_seed = self.seed * 1_000_003 + zlib.crc32(key(genotype).encode())
+        arch = key(genotype)
+        run_seed = self.run_seed(arch, self.counts.get(arch, 0))
+        self.counts[arch] = self.counts.get(arch, 0) + 1
         torch.manual_seed(run_seed)
         g = torch.Generator().manual_seed(run_seed)
         net = Network.from_genotype(

@@ -1,14 +1,17 @@
 """Black-box NAS baselines on the NAS-Bench-201 validation tables: random search, regularised evolution
 (P = 20, S = 5) and GP-BO (pyronas.bo, MAP hyperparameters, EI / UCB / PI) for several seeds and datasets.
 
-A query observes one training seed's validation accuracy (drawn uniformly); a run is scored by the TRUE
-seed-mean validation accuracy of its best-observed cell. Each finished (method, dataset, seed) run is appended
+A query observes one training seed's validation accuracy (drawn uniformly; a re-query of a cell another seed);
+a run is scored by the TRUE seed-mean validation accuracy of its leader, the cell with the best MEAN observation
+(bb.best_so_far). Each finished (method, dataset, seed) run is appended
 to ``--out`` (JSONL) and skipped when the script is re-run, so it can be stopped and resumed.
 ``--report`` turns the file into regret curves (PNG) and a markdown table.
 
     OMP_NUM_THREADS=1 python scripts/bench/blackbox_nb201.py --methods random,re --seeds 100
     OMP_NUM_THREADS=1 python scripts/bench/blackbox_nb201.py --methods bo-ei --datasets cifar10 --seeds 20
     python scripts/bench/blackbox_nb201.py --report --png docs/blackbox_nb201.png
+    python scripts/bench/blackbox_nb201.py --report --out runs/bench/blackbox_v3.jsonl \
+        --pairs bo-ei-hamming-rep:bo-ei-hamming
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import torch
 from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
-# Method names: random, re, ls (local search), bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log]. GP-BO settings of
+# Method names: random, re, ls (local search), bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log][-rep|-repK]
+# (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K). GP-BO settings of
 # the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal with 50 L-BFGS
 # iterations (the GP is conditioned on all data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
@@ -53,10 +57,16 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
             settings.update(kernel="hamming")
         if "log" in variants:  # the GP models -log(100 - accuracy) (bb.bayesian_optimisation)
             settings.update(log_error=True)
-        unknown = set(variants) - {"full", "nuts", "hamming", "log"}
+        for v in variants:  # re-evaluate the leader (another seed) until it has K observations (bo.replicate)
+            if v == "rep":
+                settings.update(replicate=int(table.n_seeds.max()))
+            elif v.startswith("rep") and v[3:].isdigit():
+                settings.update(replicate=int(v[3:]))
+        unknown = {v for v in variants if not (v.startswith("rep") and (v == "rep" or v[3:].isdigit()))}
+        unknown -= {"full", "nuts", "hamming", "log"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
-                             "known: full, nuts, hamming, log")
+                             "known: full, nuts, hamming, log, rep, rep<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")
@@ -145,6 +155,29 @@ def report(results: list[dict], png: str | None) -> str:
     return "\n".join(lines)
 
 
+def paired_tests(results: list[dict], pairs: list[str]) -> str:
+    """Markdown lines of paired tests (same dataset and seeds) of ``A:B`` method pairs on the best-so-far value at
+    100 and 150 queries: mean difference A - B, Wilcoxon signed-rank and sign-flip permutation p-values."""
+    from pyronas.bench.stats import paired_permutation_test, wilcoxon_signed_rank
+
+    by = {(r["dataset"], r["method"], r["seed"]): r["best_so_far"] for r in results}
+    lines = ["| dataset | A | B | queries | seeds | mean A − B | Wilcoxon p | sign-flip p |",
+             "|---|---|---|---|---|---|---|---|"]
+    for pair in pairs:
+        a, b = pair.split(":")
+        for ds in sorted({d for d, _, _ in by}):
+            seeds = sorted(s for d, m, s in by if d == ds and m == a and (ds, b, s) in by)
+            for k in (100, CHECKPOINTS[-1]):
+                x = [by[(ds, a, s)][k - 1] for s in seeds if len(by[(ds, a, s)]) >= k and len(by[(ds, b, s)]) >= k]
+                y = [by[(ds, b, s)][k - 1] for s in seeds if len(by[(ds, a, s)]) >= k and len(by[(ds, b, s)]) >= k]
+                if len(x) < 2:
+                    continue
+                w, perm = wilcoxon_signed_rank(x, y), paired_permutation_test(x, y)
+                lines.append(f"| {LABELS.get(ds, ds)} | {a} | {b} | {k} | {len(x)} | {np.mean(x) - np.mean(y):+.3f} | "
+                             f"{w['p']:.3g} | {perm['p']:.3g} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", default="random,re,bo-ei")
@@ -155,10 +188,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="runs/bench/blackbox_nb201.jsonl")
     p.add_argument("--report", action="store_true", help="summarise --out instead of running")
     p.add_argument("--png", default=None)
+    p.add_argument("--pairs", default="", help="with --report: paired tests of methods A:B[,C:D] on the same seeds")
     args = p.parse_args(argv)
     out = Path(args.out)
     if args.report:
         print(report(load_results(out), args.png))
+        if args.pairs:
+            print("\n" + paired_tests(load_results(out), args.pairs.split(",")))
         return
     torch.set_num_threads(1)
     out.parent.mkdir(parents=True, exist_ok=True)

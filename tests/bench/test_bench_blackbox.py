@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pyronas.bench import blackbox as bb
-from pyronas.bench.nb201 import NUM_CELLS, cell_from_index
+from pyronas.bench.nb201 import NUM_CELLS, NB201Table, cell_from_index
 
 
 class AdditiveTable:
@@ -20,9 +20,12 @@ class AdditiveTable:
         self.val_acc = self.mean[:, None] + noise * rng.normal(size=(NUM_CELLS, 3))
         self.val_acc -= self.val_acc.mean(1, keepdims=True) - self.mean[:, None]  # seed mean = true value
         self.best = self.mean.max()
+        self.n_seeds = np.full(NUM_CELLS, 3)
 
     def sample(self, row, rng):
         return float(self.val_acc[row, rng.integers(3)])
+
+    sample_seed = NB201Table.sample_seed  # the real table's seed draw (GP-BO's re-queries)
 
 
 def _edges_changed(row_a, row_b):
@@ -172,3 +175,34 @@ def test_local_search_walks_one_edge_neighbourhoods_and_beats_random(table):
     rs = np.mean([bb.best_so_far(bb.random_search(table, 100, np.random.default_rng(s)), table.mean)[-1]
                   for s in range(10)])
     assert ls > rs  # the additive table is the landscape local search was made for
+
+
+def test_best_so_far_judges_a_requeried_cell_by_the_mean_of_its_observations():
+    true = np.array([10.0, 20.0, 30.0])
+    trace = bb.Trace(rows=[0, 1, 0, 2, 2], observed=[5.0, 4.0, 2.0, 3.9, 4.1])
+    # cell 0's lucky 5.0 leads until its second seed (2.0) brings its mean to 3.5 below cell 1's 4.0; cell 2's
+    # mean 4.0 then ties cell 1's, and the cell queried first keeps the lead
+    assert bb.leaders(trace) == [0, 0, 1, 1, 1]
+    assert list(bb.best_so_far(trace, true)) == [10.0, 10.0, 20.0, 20.0, 20.0]
+
+
+def test_sample_seed_draws_an_unused_seed_and_reproduces_sample(table):
+    for row in (0, 77, NUM_CELLS - 1):
+        a, b = np.random.default_rng(5), np.random.default_rng(5)
+        assert table.val_acc[row, table.sample_seed(row, a)] == table.sample(row, b)  # same stream as sample
+        assert a.random() == b.random()
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert table.sample_seed(3, rng, {0, 2}) == 1
+        assert table.sample_seed(3, rng, {1}) in (0, 2)
+    assert {table.sample_seed(3, rng, {0, 1, 2}) for _ in range(60)} == {0, 1, 2}  # all used: uniform again
+
+
+def test_bayesian_optimisation_replicates_the_leader_with_unused_seeds(table, one_thread):
+    trace = bb.bayesian_optimisation(table, 14, seed=2, n_init=5, replicate=3, kernel="hamming", map_steps=10,
+                                     map_restart=False)
+    assert len(trace.rows) == 14 and len(set(trace.rows)) < 14  # the leader was re-queried
+    for row in set(trace.rows):
+        seen = [v for r, v in zip(trace.rows, trace.observed, strict=True) if r == row]
+        seeds = [int(np.flatnonzero(table.val_acc[row] == v)[0]) for v in seen]
+        assert len(set(seeds[:3])) == len(seeds[:3])  # each re-query sees a seed not observed before

@@ -1,0 +1,70 @@
+"""bo.replicate: the loop re-evaluates its leader (another training seed) before it trusts it."""
+
+import zlib
+
+import pytest
+import torch
+
+from pyronas.bo.candidates import key
+from pyronas.bo.loop import BayesOpt, BOConfig
+from pyronas.bo.targets import SyntheticObjective, TrainObjective
+from pyronas.errors import ConfigError
+from pyronas.nn.spaces import get_space
+
+NB201 = get_space("nb201")
+
+
+def test_replicate_must_be_at_least_one():
+    with pytest.raises(ConfigError, match="bo.replicate"):
+        BOConfig(replicate=0)
+
+
+def test_the_loop_re_evaluates_the_leader_until_it_has_replicate_observations(tmp_path, one_thread):
+    obj = SyntheticObjective(NB201, seed=3, noise=1.0)  # noise of the order of the differences: leaders change
+    cfg = BOConfig(budget=16, n_init=4, replicate=3, kernel="hamming", map_steps=10, map_restart=False)
+    bo = BayesOpt(NB201, obj, cfg, seed=1, out_dir=tmp_path)
+    bo.run()
+    evs, repeats = bo.evaluations, 0
+    for t in range(cfg.n_init, len(evs)):
+        means = {}
+        for ev in evs[:t]:
+            means.setdefault(ev.arch, []).append(ev.value)
+        leader = max(means, key=lambda a: sum(means[a]) / len(means[a]))  # first evaluated on ties
+        if len(means[leader]) < cfg.replicate:
+            assert evs[t].arch == leader  # the leader is verified first
+            repeats += 1
+        else:
+            assert evs[t].arch not in means  # a new architecture, never a non-leader again
+    assert repeats >= 2
+    cell = {a: [ev.value for ev in evs if ev.arch == a] for a in {ev.arch for ev in evs}}
+    assert bo.best_observed()[-1] == pytest.approx(max(sum(v) / len(v) for v in cell.values()))  # per-cell means
+
+
+def test_train_objective_trains_a_repeat_with_another_seed_and_resumes_the_counts(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(8, 3, 8, 8, generator=g), torch.arange(8) % 2, torch.randn(4, 3, 8, 8, generator=g),
+            torch.arange(4) % 2)
+    obj = TrainObjective(NB201, data, C=2, layers=1, steps=1, batch_size=4, seed=7)
+    genotype = NB201.random_genotype(g)
+    arch = key(genotype)
+    assert obj.run_seed(arch, 0) == 7 * 1_000_003 + zlib.crc32(arch.encode())  # the pre-repeat seed
+    seeds = []
+    for _ in range(3):
+        obj(genotype)
+        seeds.append(torch.initial_seed())  # the call seeds torch's global generator with its run seed
+    assert seeds == [obj.run_seed(arch, k) for k in range(3)] and len(set(seeds)) == 3
+    cfg = BOConfig(budget=3, n_init=3)
+    first = BayesOpt(NB201, obj, cfg, seed=0, out_dir=tmp_path)
+    first.record(_evaluation(genotype, 0))
+    first.record(_evaluation(genotype, 1))
+    fresh = TrainObjective(NB201, data, C=2, layers=1, steps=1, batch_size=4, seed=7)
+    BayesOpt(NB201, fresh, cfg, seed=0, out_dir=tmp_path)  # resume: the counts come back from evaluations.jsonl
+    assert fresh.counts == {arch: 2}
+    fresh(genotype)
+    assert torch.initial_seed() == obj.run_seed(arch, 2)
+
+
+def _evaluation(genotype, index):
+    from pyronas.bo.loop import Evaluation
+
+    return Evaluation(index, key(genotype), genotype.to_dict(), 0.5, 0.0, 0.0)
