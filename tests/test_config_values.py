@@ -128,7 +128,7 @@ def test_a_masked_prior_is_reported_in_the_log(caplog):
 
 def test_a_search_refuses_before_reading_data(monkeypatch):
     """``Search`` runs the checks before ``load_dataset``: a bad combination never reaches the data."""
-    from pyronas.infer import runner
+    from pyronas.infer.runner import search as runner  # the module whose load_dataset Search calls
 
     def no_data(*args, **kwargs):
         raise AssertionError("data was read")

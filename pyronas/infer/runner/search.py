@@ -1,18 +1,16 @@
-"""The search runner: a config in, a genotype and a run folder out, around ``BilevelSVI``.
+"""The ``Search`` class: a config assembled into data, supernet, Pyro model and guide, objective and
+``BilevelSVI`` (``pyronas.infer.engine``), and the loop of epochs over it.
 
-``Search(cfg, out_dir).run()`` builds the data split, supernet, Pyro model and guide, objective and
-optimizers from the config, then runs epochs of ``BilevelSVI.step`` (``pyronas.infer.engine``),
-evaluates the plug-in prediction on the architecture split after every epoch, keeps the history and
-metrics, writes the run folder atomically (``pyronas.io``) and checkpoints after every epoch (and on
-Ctrl-C), so ``run_search(..., resume=True)`` continues bit-exactly, mid-epoch included.
-
-Plug-ins -- callbacks (``pyronas.callbacks``) and selection rules (``pyronas.select.rules``) -- see a
-``SearchState`` (``pyronas.infer.state``), not the runner. The runner knows no method by name.
+``Search(cfg, out_dir).run()`` evaluates the plug-in prediction on the architecture split after every
+epoch, keeps the history and metrics, writes them to the run folder atomically (``pyronas.io``) and
+checkpoints after every epoch (and on Ctrl-C) through ``CheckpointMixin``
+(``pyronas.infer.runner.checkpoint``). Plug-ins -- callbacks (``pyronas.callbacks``) and selection rules
+(``pyronas.select.rules``) -- see a ``SearchState`` (``pyronas.infer.state``), not the runner. The runner
+knows no method by name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import time
@@ -24,42 +22,32 @@ import torch
 import yaml
 
 from pyronas.callbacks.base import Callback, load_callback
-from pyronas.config import Config, ConfigError, load_config
+from pyronas.config import Config, ConfigError
 from pyronas.data.datasets import Batches, Dataset, bilevel_split, load_dataset
-from pyronas.distributed import (
-    DistributedRuntime,
-    all_gather_objects,
-    broadcast_state,
-    current_world,
-    init_from_env,
-    shard_batches,
-)
-from pyronas.errors import RunFolderError
+from pyronas.distributed import DistributedRuntime, broadcast_state, init_from_env, shard_batches
 from pyronas.infer.build import build_guide, build_model, describe, make_objective
 from pyronas.infer.engine import BilevelSVI, NonFiniteLossError
 from pyronas.infer.first_step import warn_if_kl_dominates
 from pyronas.infer.objectives import Objective
 from pyronas.infer.program import ArchGuide, SupernetModel, as_arch_guide
+from pyronas.infer.runner.checkpoint import CHECKPOINT, CheckpointMixin
 from pyronas.infer.state import SearchState, arch_parameters, weight_parameters
-from pyronas.io import atomic_write_json, atomic_write_text, check_shapes, load_checkpoint, save_checkpoint
+from pyronas.io import atomic_write_json, atomic_write_text
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 from pyronas.nn.supernet import Supernet
 from pyronas.optim.factory import lr_at, make_optimizer, set_lr
 from pyronas.preflight import preflight
 from pyronas.progress import Progress
-from pyronas.rng import rng_state, seed_everything, set_rng_state
-from pyronas.runfolder import load_folder_config, writing
+from pyronas.rng import seed_everything
 from pyronas.runtime import Runtime, set_threads
 from pyronas.select.rules import select
 
-__all__ = ["CHECKPOINT", "NonFiniteLossError", "Search", "load_run", "run_search"]
+__all__ = ["Search"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT = "checkpoint.pt"
 
-
-class Search:
+class Search(CheckpointMixin):
     """A configured search: data, supernet, Pyro model and guide, objective, the engine, state.
 
     Everything the CLI does is a few calls: ``Search(cfg, out_dir).run()`` returns the genotype.
@@ -313,75 +301,6 @@ class Search:
         self.write_outputs()
         self.save_checkpoint()
 
-    # --- outputs and checkpoints -------------------------------------------------------------
-    def write_outputs(self) -> None:
-        """Write history.json, metrics.json (and steps.json) to the run folder."""
-        out = self.state.out_dir
-        if out is None:
-            return
-        atomic_write_json(out / "history.json", self.state.history)
-        atomic_write_json(out / "metrics.json", self.state.metrics)
-        if self.step_history:
-            atomic_write_json(out / "steps.json", self.step_history)
-
-    def state_dict(self) -> dict[str, Any]:
-        """Everything a resume needs, as tensors and plain types only."""
-        st = self.state
-        return {
-            "config": self.cfg.to_dict(),
-            "epoch": st.epoch,
-            "step_in_epoch": st.step,
-            "global_step": st.global_step,
-            "accum": dict(self._accum),
-            "model": st.model.state_dict(),
-            "guide": st.guide.state_dict(),
-            "opt_w": self.svi.weight_optim.state_dict(),
-            "opt_a": self.svi.arch_optim.state_dict(),
-            "callbacks": [cb.state_dict() for cb in self.callbacks],
-            "history": st.history,
-            "step_history": self.step_history,
-            "metrics": st.metrics,
-            "best": self.best,
-            "runtime": self.svi.runtime.state_dict(),
-            "rng": rng_state(st.device),
-            "rng_ranks": all_gather_objects(rng_state(st.device), self.world) if self.world.active else [],
-        }
-
-    def load_state_dict(self, state: dict[str, Any], source: str | Path = "checkpoint") -> None:
-        """Continue from ``state`` (``state_dict()``); a model or guide tensor that does not fit the
-        network the config builds (after the callbacks' ``on_resume``, e.g. a progressive pruning) is a
-        ``RunFolderError`` naming ``source``, the parameter and both shapes."""
-        st = self.state
-        for cb, s in zip(self.callbacks, state["callbacks"], strict=False):
-            cb.load_state_dict(s)
-            cb.on_resume(st)
-        check_shapes(state["model"], st.model.state_dict(), source, "model")
-        check_shapes(state["guide"], st.guide.state_dict(), source, "guide")
-        st.model.load_state_dict(state["model"])
-        st.guide.load_state_dict(state["guide"])
-        st.rebuild_optimizers()
-        self.svi.weight_optim.load_state_dict(state["opt_w"])
-        self.svi.arch_optim.load_state_dict(state["opt_a"])
-        st.epoch, st.step, st.global_step = state["epoch"], state["step_in_epoch"], state["global_step"]
-        self._accum = dict(state["accum"])
-        st.history, self.step_history = state["history"], state["step_history"]
-        st.metrics, self.best = state["metrics"], state["best"]
-        self.svi.runtime.load_state_dict(state.get("runtime", {}))
-        ranks = state.get("rng_ranks") or []
-        if self.world.active and len(ranks) != self.world.size:
-            raise ConfigError(f"--resume: the checkpoint was written by {len(ranks) or 1} process(es), "
-                              f"this run has {self.world.size}; resume with the same --nproc_per_node")
-        set_rng_state(ranks[self.world.rank] if self.world.active else state["rng"], st.device)
-
-    def save_checkpoint(self) -> None:
-        """Write ``checkpoint.pt`` atomically (``pyronas.io.save_checkpoint``). In a distributed run every
-        rank calls it (their RNG states are gathered into it) and rank 0 writes it."""
-        if not self.cfg.output.checkpoint or (self.state.out_dir is None and not self.world.active):
-            return
-        state = self.state_dict()
-        if self.state.out_dir is not None:
-            save_checkpoint(state, self.state.out_dir / CHECKPOINT)
-
 
 def _record(probs: dict[str, torch.Tensor], space: SearchSpace) -> dict[str, Any]:
     """Op probabilities per edge (``op_probs[kind][edge][op]``, named by ``edges`` -- ``"1<-0"``, the
@@ -394,113 +313,3 @@ def _record(probs: dict[str, torch.Tensor], space: SearchSpace) -> dict[str, Any
         "onehot": float(torch.stack([v.max(-1).values.mean() for v in probs.values()]).mean()),
     }
 
-
-def load_run(
-    run_dir: str | Path, checkpoint: str | Path | None = None, data: Dataset | None = None, read_only: bool = False
-) -> Search:
-    """Rebuild a run's ``Search`` (config, supernet, model, guide, history) from its folder and
-    checkpoint, e.g. for diagnostics (``read_only``: nothing is written to the folder, not even by a
-    callback's ``on_resume``) or to continue it. The checkpoint is read with
-    ``pyronas.io.load_checkpoint`` (tensors and plain types only); the config with
-    ``pyronas.runfolder.load_folder_config`` (its ``imports:`` only when the user allowed them). A
-    missing, damaged or foreign checkpoint is a ``RunFolderError`` naming the file and what to do."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunFolderError(f"{run_dir}: not a folder (give a run folder, or a checkpoint file inside one)")
-    cfg_path = run_dir / "config.yaml"
-    ckpt = Path(checkpoint) if checkpoint else run_dir / CHECKPOINT
-    if not cfg_path.is_file():
-        raise RunFolderError(f"{run_dir}: no config.yaml: not a pyronas search run folder")
-    if not ckpt.exists():
-        raise RunFolderError(
-            f"{ckpt}: no checkpoint: the run stopped before the end of its first epoch, so there is nothing to "
-            f"load; start it again with `pyronas search --config {cfg_path} --out {run_dir} --overwrite`"
-        )
-    state = load_checkpoint(ckpt)  # a damaged file fails here, before the data and supernet are built
-    cfg = load_folder_config(load_config, cfg_path)
-    search = Search(cfg, None if read_only else run_dir, data=data)
-    _check_checkpoint(state, search, ckpt)
-    try:
-        state = _to_device(state, search.device)
-        search.load_state_dict(state, ckpt)
-    except RunFolderError:
-        raise
-    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError) as e:
-        raise RunFolderError(f"{ckpt}: damaged checkpoint or not one of this config "
-                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
-    return search
-
-
-_STATE_KEYS = ("epoch", "step_in_epoch", "global_step", "accum", "model", "guide", "opt_w", "opt_a",
-               "callbacks", "history", "step_history", "metrics", "best", "rng")
-
-
-def _check_checkpoint(state: Any, search: Search, ckpt: Path) -> None:
-    """The checkpoint is a search checkpoint (its tensors are checked in ``Search.load_state_dict``)."""
-    if not isinstance(state, dict):
-        raise RunFolderError(f"{ckpt}: not a search checkpoint (a {type(state).__name__}, not a mapping)")
-    missing = [k for k in _STATE_KEYS if k not in state]
-    if missing:
-        what = "a retraining checkpoint (pyronas train)" if "net" in state else "a damaged search checkpoint"
-        raise RunFolderError(f"{ckpt}: not a search checkpoint: no {', '.join(missing[:3])}"
-                             f"{', ...' if len(missing) > 3 else ''} (is it {what}?)")
-
-
-def _to_device(state: Any, device: torch.device) -> Any:
-    """Tensors of a loaded checkpoint moved to ``device`` (RNG states stay where they were saved)."""
-    if device.type == "cpu":
-        return state
-    return {k: v if k in ("rng", "rng_ranks") else _move(v, device) for k, v in state.items()}
-
-
-def _move(obj: Any, device: torch.device) -> Any:
-    if torch.is_tensor(obj):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _move(v, device) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_move(v, device) for v in obj]
-    return obj
-
-
-def run_search(
-    cfg: Config, out_dir: str | Path | None = None, resume: bool = False, progress_bar: bool = True,
-    data: Dataset | None = None, overwrite: bool = False,
-) -> Genotype:
-    """Run a search from a config (the CLI's ``pyronas search``), logging into ``out_dir/search.log``.
-
-    The folder is written under ``pyronas.runfolder.writing``: locked against a second writer; a fresh
-    run into a folder that holds one is refused unless ``overwrite`` (which deletes the old run's files
-    first); whatever stops the run is the last line of ``search.log``. ``resume`` continues from
-    ``checkpoint.pt`` (the folder's own config, see ``load_run``) and rewrites ``history.json`` and
-    ``metrics.json`` from it. Pyro's validation is off during the search (it checks every
-    distribution's arguments on every step) and restored afterwards."""
-    out = Path(out_dir or cfg.output.dir or Path("runs") / cfg.name)
-    world = current_world() if torch.distributed.is_initialized() else init_from_env(cfg.device)
-    if not world.is_main:  # rank 0 alone logs, shows progress and writes the run folder
-        with _quiet_logs():
-            return _run(cfg, out, resume, progress_bar, data)
-    with writing(out, "search.log", resume=resume, overwrite=overwrite, kind="search"):
-        return _run(cfg, out, resume, progress_bar, data)
-
-
-def _run(cfg: Config, out: Path, resume: bool, progress_bar: bool, data: Dataset | None) -> Genotype:
-    if resume:
-        search = load_run(out, data=data)
-        log.info("resuming %s at epoch %d step %d", out, search.epoch, search.step_in_epoch)
-        search.write_outputs()  # history.json / metrics.json as the checkpoint has them
-    else:
-        search = Search(cfg, out, data=data)
-    with pyro.validation_enabled(False):
-        return search.run(progress_bar)
-
-
-@contextlib.contextmanager
-def _quiet_logs():
-    root = logging.getLogger("pyronas")
-    level = root.level
-    root.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
