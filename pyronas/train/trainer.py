@@ -315,7 +315,8 @@ class Trainer:
             self.epoch += 1
             if board is not None:
                 board.write(record, record["epoch"], genotype=self.genotype if record["epoch"] == 0 else None)
-            logger.info("epoch %d %s", self.epoch, record)
+            logger.info("epoch %d/%d: %s", self.epoch, cfg.epochs, ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items() if k != "epoch"))
             bar.update(0, acc=f"{record.get('val_acc', record['train_acc']):.3f}")
             if self.out_dir is not None:
                 save_checkpoint(self.state_dict(), self.out_dir / CHECKPOINT)
