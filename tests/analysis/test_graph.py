@@ -37,7 +37,7 @@ def count_matplotlib(monkeypatch):
         calls.append(args[1])
         return original(*args)
 
-    monkeypatch.setattr(plots, "_cell_figure_matplotlib", spy)
+    monkeypatch.setattr(plots.cells, "_cell_figure_matplotlib", spy)  # where render_cell reads it
     return calls
 
 

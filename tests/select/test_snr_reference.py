@@ -21,7 +21,7 @@ def test_plot_shows_the_snr_the_selection_uses(monkeypatch, tmp_path):
     mu, sigma = rng.normal(size=(6, 5)), rng.uniform(0.2, 2.0, size=(6, 5))
     assert (mu < 0).any()
     seen = {}
-    monkeypatch.setattr(plots, "_heatmap_grid", lambda rows, space, path: seen.setdefault("rows", rows))
+    monkeypatch.setattr(plots.heatmaps, "_heatmap_grid", lambda rows, space, path: seen.setdefault("rows", rows))
     plots.plot_snr({"cell": (mu, sigma)}, space, tmp_path / "snr.png")
     title, values, _, _ = seen["rows"][0]
     assert "SNR" in title
