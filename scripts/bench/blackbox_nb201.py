@@ -95,8 +95,9 @@ def _true_values(run: dict, queries: int) -> list[float]:
     return [float(table.mean[row]) for row in run["rows"][:queries]]
 
 
-def report(results: list[dict], png: str | None) -> str:
-    """Markdown table of best-so-far validation accuracy (mean ± std over seeds) and the regret-curve PNG."""
+def report(results: list[dict], png: str | None, png_methods: list[str] | None = None) -> str:
+    """Markdown table of best-so-far validation accuracy (mean ± std over seeds) and the regret-curve PNG (of
+    ``png_methods`` only, when given)."""
     groups: dict[tuple[str, str], list[np.ndarray]] = {}
     optimum = {}
     walls: dict[tuple[str, str], list[float]] = {}
@@ -137,18 +138,19 @@ def report(results: list[dict], png: str | None) -> str:
         fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
         for ax, ds in zip(axes[0], datasets, strict=False):
             for (d, m), curves in sorted(groups.items()):
-                if d != ds:
+                if d != ds or (png_methods and m not in png_methods):
                     continue
                 regret = optimum[ds] - np.stack(curves)
                 x = np.arange(1, regret.shape[1] + 1)
                 mu, se = regret.mean(0), regret.std(0) / np.sqrt(len(regret))
                 ax.plot(x, mu, label=f"{m} ({len(regret)})")
                 ax.fill_between(x, mu - se, mu + se, alpha=0.2)
-            ax.set_yscale("log")
+            ax.set_yscale("symlog", linthresh=0.01)  # log above 0.01 pp, linear to 0 (runs that all end on the optimum)
+            ax.set_ylim(bottom=0)
             ax.set_xlabel("queries")
             ax.set_ylabel("regret of validation accuracy (pp)")
             ax.set_title(f"NAS-Bench-201 {LABELS.get(ds, ds)}")
-            ax.legend()
+            ax.legend(fontsize=7, framealpha=0.6)
         fig.tight_layout()
         Path(png).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(png, dpi=110)
@@ -188,11 +190,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", default="runs/bench/blackbox_nb201.jsonl")
     p.add_argument("--report", action="store_true", help="summarise --out instead of running")
     p.add_argument("--png", default=None)
+    p.add_argument("--png-methods", default="", help="with --png: plot only these methods (comma-separated)")
     p.add_argument("--pairs", default="", help="with --report: paired tests of methods A:B[,C:D] on the same seeds")
     args = p.parse_args(argv)
     out = Path(args.out)
     if args.report:
-        print(report(load_results(out), args.png))
+        print(report(load_results(out), args.png, [m for m in args.png_methods.split(",") if m]))
         if args.pairs:
             print("\n" + paired_tests(load_results(out), args.pairs.split(",")))
         return
