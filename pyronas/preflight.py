@@ -17,6 +17,7 @@ settings) and logs them (INFO / WARNING) unless asked not to.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 
@@ -39,13 +40,25 @@ EXTRAS = {
 # the files a dataset folder must hold (``pyronas.data.datasets.load_dataset``)
 _IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")
 _CIFAR_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+# The last config (canonical dict + flags) that passed the expensive steps 2 and 5, with its notes. ``pyronas
+# search`` checks a config before it makes the run folder and ``Search`` checks the same config again a moment
+# later: that second call re-runs only the cheap steps 3-4. One-shot: a hit consumes it, any other call replaces it.
+_passed: tuple[str, list[tuple[int, str]]] | None = None
 
 
 def preflight(cfg: Config, data_given: bool = False, program_given: bool = False, log_notes: bool = True) -> list[str]:
     """Check ``cfg`` (already loaded: types, imports, values) for names, combinations, extras and data
     files, in that order. ``data_given``: the caller passes its own dataset (no files are checked);
-    ``program_given``: its own model/guide/objective (their config sections are not built)."""
-    notes, built = check_program(cfg, program=not program_given)
+    ``program_given``: its own model/guide/objective (their config sections are not built).
+
+    A call with the same config and flags as the call just before it (which passed) skips the names,
+    combinations and optimizers (steps 2 and 5, the expensive ones) and returns that call's notes; extras and
+    data files are checked again."""
+    global _passed
+    key = json.dumps([cfg.to_dict(), data_given, program_given], sort_keys=True, default=repr)
+    remembered, _passed = _passed, None
+    hit = remembered is not None and remembered[0] == key
+    notes, built = (remembered[1], None) if hit else check_program(cfg, program=not program_given)
     check_extras(cfg)
     if not data_given:
         check_data_files(cfg)
@@ -54,6 +67,7 @@ def preflight(cfg: Config, data_given: bool = False, program_given: bool = False
     if log_notes:
         for level, note in notes:
             log.log(level, "%s", note)
+    _passed = None if hit else (key, notes)
     return [note for _, note in notes]
 
 
