@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import pyronas.models
-import pyronas.registry as registry
+import pyronas.plugins as plugins
 from pyronas.config import load_config
 from pyronas.data.datasets import load_dataset
 from pyronas.errors import ConfigError, RegistryError
@@ -120,7 +120,7 @@ def test_entry_point_plugin_is_loaded_once_on_first_lookup(tmp_path, monkeypatch
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ep-plugin\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[pyronas.plugins]\nep = ep_plugin_mod\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_plugins_loaded", False)
+    monkeypatch.setattr(plugins, "_plugins_loaded", False)
     from pyronas.infer.objectives import TERMS
 
     try:
