@@ -147,14 +147,7 @@ class BayesOpt:
 
     def best_observed(self) -> list[float]:
         """After each evaluation: the best mean observation of an architecture so far (the leader's mean)."""
-        sums: dict[str, list] = {}
-        out: list[float] = []
-        for ev in self.evaluations:
-            acc = sums.setdefault(ev.arch, [0.0, 0])
-            acc[0] += ev.value
-            acc[1] += 1
-            out.append(max(t / c for t, c in sums.values()))
-        return out
+        return [max(m for m, _ in self.cell_means(n).values()) for n in range(1, len(self.evaluations) + 1)]
 
     def trajectory(self) -> dict:
         """The best observed value and the incumbent after each evaluation (``trajectory.json``)."""
