@@ -5,7 +5,8 @@ The evaluation protocol of DARTS (Liu et al. 2019, sec. 3.3) shared by its succe
 cutout 16 (+ random erasing for VINNAS F/C), drop-path probability increased linearly from 0 to
 ``drop_path_prob`` over the epochs, auxiliary loss weight 0.4, optional label smoothing, gradient
 norm clipping at 5. Reports test accuracy, parameters (M), FLOPs/MACs of one image and wall time,
-as JSON next to an atomic checkpoint that a run resumes from.
+as JSON next to an atomic checkpoint that a run resumes from. What is measured and reported
+(``TrainResult``, ``evaluate``, ``count_flops``) is ``pyronas.train.measure``'s, re-exported here.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from pyronas.data.augment import Augment
 from pyronas.distributed import average_gradients, broadcast_state, init_from_env
@@ -30,34 +30,13 @@ from pyronas.nn.spaces import Genotype
 from pyronas.optim.schedules import cosine_annealing
 from pyronas.progress import Progress
 from pyronas.train.config import NetworkSection, TrainSection
+from pyronas.train.measure import TrainResult, count_flops, evaluate
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = "train_checkpoint.pt"
 _STATE_KEYS = ("net", "optimizer", "generator", "epoch", "history", "wall_time")
 METRICS = "train_metrics.json"
-
-
-@dataclass
-class TrainResult:
-    """What a retraining run reports (written as JSON)."""
-
-    genotype: dict
-    test_acc: float
-    test_loss: float
-    params_M: float
-    params_total_M: float
-    macs_M: float
-    flops_M: float
-    wall_time_s: float
-    epochs: int
-    history: list[dict] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-    #: accuracy / loss on the validation split (``train.val_portion``) after the last epoch; NaN without one
-    val_acc: float = float("nan")
-    val_loss: float = float("nan")
-    #: what ``test_acc`` is: evaluated once, for this final model, never used to select anything
-    test_note: str = "test accuracy (reported once, not used for selection)"
 
 
 def validation_split(
@@ -73,35 +52,6 @@ def validation_split(
 def drop_path_schedule(epoch: int, epochs: int, p_max: float) -> float:
     """Drop-path probability of ``epoch``: ``p_max * epoch / epochs`` (linear, as DARTS)."""
     return p_max * epoch / max(epochs, 1)
-
-
-def count_flops(net: nn.Module, input_shape: tuple[int, ...]) -> tuple[float, float]:
-    """FLOPs and MACs (both in millions) of one forward pass of a single image in eval mode.
-
-    Counted with ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, matmuls): FLOPs = 2 MACs.
-    """
-    was_training = net.training
-    net.eval()
-    device = next(net.parameters()).device
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(torch.zeros(1, *input_shape, device=device))
-    net.train(was_training)
-    flops = counter.get_total_flops()
-    return flops / 1e6, flops / 2e6
-
-
-@torch.no_grad()
-def evaluate(net: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``net`` on ``(x, y)`` in eval mode."""
-    net.eval()
-    device = next(net.parameters()).device
-    correct, loss = 0, 0.0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        logits = net(xb)
-        loss += F.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(1) == yb).sum().item()
-    return correct / len(x), loss / len(x)
 
 
 def build_network(genotype: Genotype, network, in_channels: int, num_classes: int) -> Network:
