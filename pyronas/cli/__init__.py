@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 
+from pyronas.cli import commands
 from pyronas.cli.commands import (
     cmd_bo,
     cmd_compare,
@@ -41,19 +42,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     log.addHandler(handler)
     log.setLevel(min(level, logging.INFO))
 
-__all__ = [
-    "build_parser",
-    "cmd_bo",
-    "cmd_compare",
-    "cmd_configs",
-    "cmd_diagnose",
-    "cmd_export",
-    "cmd_random",
-    "cmd_search",
-    "cmd_sweep",
-    "cmd_train",
-    "main",
-]
+__all__ = ["build_parser", "main", *commands.__all__]
 
 
 def _compare_parser(sub) -> None:
