@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -157,7 +157,8 @@ def run_nuts(
     chain_dir: str | os.PathLike | None = None,
     progress: bool = False,
     whitening: Whitening | None = None,
-) -> NutsResult:
+    only: Sequence[int] | None = None,
+) -> NutsResult | None:
     """Sample p(α | D) with NUTS, ``num_chains`` chains one after the other (chain c: seed + c).
 
     Args:
@@ -175,7 +176,11 @@ def run_nuts(
         progress: report progress over chains × (warm-up + draws) (``pyronas.progress.Progress``).
         whitening: sample z with α = T(u* + L z) instead of α (``pyronas.analysis.preconditioning``:
             the same posterior, preconditioned by a Laplace fit); the draws are returned as α.
+        only: sample only these chains (with ``chain_dir``: separate processes can share one reference's
+            chains); the result is None while another chain is not saved yet.
     """
+    if only is not None and chain_dir is None:
+        raise ValueError("only: sampling a subset of the chains needs chain_dir (where the others are saved)")
     model = alpha_model(prior, log_likelihood) if whitening is None else whitened_model(whitening, log_likelihood)
     if init is None:
         inits = [_default_init(prior)] * num_chains
@@ -196,6 +201,9 @@ def run_nuts(
     for c in range(num_chains):
         settings = _chain_settings(num_samples, warmup_steps, seed + c, max_tree_depth, full_mass)
         path = folder / f"chain_{c}.pt" if folder is not None else None
+        if only is not None and c not in only and not path.exists():
+            bar.update(per_chain, chain=c + 1)
+            continue
         if path is not None and path.exists():
             saved = torch.load(path, weights_only=True)
             if saved["settings"] != settings:
@@ -219,6 +227,8 @@ def run_nuts(
             stats[key].append(saved[key])
         logger.info("NUTS chain %d/%d: %.1f s, %d divergent", c + 1, num_chains, saved["wall"], saved["divergences"])
     bar.close()
+    if any(len(v) < num_chains for v in chains.values()):
+        return None  # ``only``: another process has chains still to save
     wall = time.perf_counter() - start
     alpha = {k: torch.stack(v) for k, v in chains.items()}
     return NutsResult(alpha, wall, num_chains, num_samples, warmup_steps, stats["accept"], stats["step_size"],

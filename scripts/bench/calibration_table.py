@@ -88,6 +88,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ref", default="runs/nuts_ref_small", help="the nuts_reference.py output folder")
     p.add_argument("--images", type=int, default=64)
+    p.add_argument("--tag", default="", help="the reference's --tag (reads nuts<tag>.nc)")
     p.add_argument("--guides", nargs="+", default=list(GUIDES))
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--lr", type=float, default=0.02)
@@ -156,7 +157,7 @@ def supernet_targets(args: argparse.Namespace) -> dict:
     model.eval()
     data = search.arch_data
     loglik = supernet_log_likelihood(model, data.x[: args.images], data.y[: args.images], len(data))
-    nuts = az.from_netcdf(str(ref / "nuts.nc"))
+    nuts = az.from_netcdf(str(ref / f"nuts{args.tag}.nc"))
     ref_probs = nuts.posterior["op_probs"].stack(s=("chain", "draw")).transpose("s", ...).values
     dirichlet = build_model(ModelConfig(name="dirichlet", params={}), model.supernet)
     return {"gaussian": (model, loglik, len(data), ref_probs), "dirichlet": (dirichlet, loglik, len(data), ref_probs)}

@@ -91,6 +91,9 @@ def main() -> None:
     p.add_argument("--docs", help="copy nuts.nc and nuts_reference.json into this folder, with --tag")
     p.add_argument("--tag", default="")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only-chains", default=None,
+                   help="e.g. 0,1: sample only these chains (run 2,3 in a second process on the same --out; the "
+                        "search must exist first), then call again without it to assemble the summary")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -139,7 +142,12 @@ def main() -> None:
         model.prior, loglik, args.draws, args.warmup, args.chains, seed=search.cfg.seed,
         max_tree_depth=args.max_tree_depth, init=inits, full_mass=not args.diag_mass,
         chain_dir=out / f"chains{args.tag}", progress=True, whitening=None if args.no_whiten else whitening,
+        only=[int(c) for c in args.only_chains.split(",")] if args.only_chains else None,
     )
+    if result is None:
+        print(f"chains {args.only_chains} saved in {out / f'chains{args.tag}'}; the others are not yet: "
+              "run again without --only-chains when they are")
+        return
     idata = nuts_inference_data(result, model.prior, search.space)
     raw = idata.posterior.attrs["raw_variable"]
     idata.to_netcdf(str(out / f"nuts{args.tag}.nc"))

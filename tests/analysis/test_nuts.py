@@ -65,3 +65,23 @@ def test_comparison_with_a_vi_guide_on_a_tiny_supernet(tmp_path):
     for f in ("nuts", "vi", "csv", "png"):
         assert cmp.files[f].stat().st_size > 0
     assert [p.requires_grad for p in net.parameters()] == params
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_chain_subsets_in_separate_calls_assemble_the_same_reference(tmp_path):
+    """``only``: two calls (two processes in practice) sample chains {0} and {1} into one chain_dir; the first
+    returns None (a chain is missing), the second the 2-chain result, identical to sampling both in one call."""
+    shapes = SimpleNamespace(arch_shapes=lambda: {"cell": (1, 3)})
+    model = SupernetModel(shapes, GaussianPrior(shapes, 1.0))
+
+    def log_likelihood(alpha):
+        return torch.distributions.Normal(alpha["cell"], 0.5).log_prob(torch.ones(1, 3)).sum()
+
+    kw = dict(num_samples=10, warmup_steps=10, num_chains=2, seed=3, max_tree_depth=3)
+    with pytest.raises(ValueError, match="chain_dir"):
+        run_nuts(model.prior, log_likelihood, only=[0], **kw)
+    assert run_nuts(model.prior, log_likelihood, chain_dir=tmp_path / "split", only=[0], **kw) is None
+    split = run_nuts(model.prior, log_likelihood, chain_dir=tmp_path / "split", only=[1], **kw)
+    whole = run_nuts(model.prior, log_likelihood, chain_dir=tmp_path / "whole", **kw)
+    assert split.alpha["cell"].shape == (2, 10, 1, 3)
+    assert torch.equal(split.alpha["cell"], whole.alpha["cell"])
