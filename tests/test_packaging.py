@@ -14,7 +14,9 @@ import pytest
 import pyronas
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBPACKAGES = sorted(p.parent.name for p in (ROOT / "pyronas").glob("*/__init__.py"))
+# every package below pyronas/, nested ones included (pyronas/infer/runner/, ...)
+SUBPACKAGES = sorted(p.parent.relative_to(ROOT / "pyronas").as_posix()
+                     for p in (ROOT / "pyronas").rglob("*/__init__.py") if "__pycache__" not in p.parts)
 
 
 def _can_build_wheels() -> bool:
@@ -99,7 +101,7 @@ def test_version_and_public_names_resolve():
     assert pyronas.__version__ and pyronas.__version__[0].isdigit()
     assert set(SUBPACKAGES) >= {"nn", "infer", "optim", "select", "callbacks", "analysis", "bo", "data", "train"}
     for sub in SUBPACKAGES:
-        module = importlib.import_module(f"pyronas.{sub}")
+        module = importlib.import_module(f"pyronas.{sub.replace('/', '.')}")
         assert module.__all__, sub
         for name in module.__all__:
             assert getattr(module, name) is not None, f"pyronas.{sub}.{name}"
