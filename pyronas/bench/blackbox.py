@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pyronas.bench.nb201 import NB201Table, cell_from_index, cell_index
+from pyronas.bo.leader import running_leaders
 
 
 @dataclass
@@ -37,16 +38,10 @@ class Trace:
 
 
 def leaders(trace: Trace) -> list[int]:
-    """After each query ``t``: the leader, the row whose observations so far have the highest mean,
-    ``r*_t = argmax_r mean{observed_s : s <= t, rows_s = r}`` (the cell first queried wins a tie). For a search
-    that never re-queries a cell this is the row of the best single observation."""
-    sums: dict[int, float] = {}
-    counts: dict[int, int] = {}
-    out: list[int] = []
-    for r, v in zip(trace.rows, trace.observed, strict=True):
-        sums[r], counts[r] = sums.get(r, 0.0) + v, counts.get(r, 0) + 1
-        out.append(max(sums, key=lambda c: sums[c] / counts[c]))  # dicts keep first-query order: first on ties
-    return out
+    """After each query ``t``: the leader, the row whose observations so far have the highest mean
+    (``pyronas.bo.leader.running_leaders``; the cell first queried wins a tie). For a search that never re-queries
+    a cell this is the row of the best single observation."""
+    return [row for row, _ in running_leaders(trace.rows, trace.observed)]
 
 
 def best_so_far(trace: Trace, true_value: np.ndarray) -> np.ndarray:

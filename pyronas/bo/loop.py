@@ -43,6 +43,7 @@ from pyronas.bo.candidates import (
 )
 from pyronas.bo.config import BOConfig
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
+from pyronas.bo.leader import cell_means, leader, running_leaders
 from pyronas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 
@@ -118,7 +119,8 @@ class BayesOpt:
         if self.out_dir is not None:
             append_jsonl(self.out_dir / "evaluations.jsonl", asdict(ev))
         if self.board is not None:  # value, time, index, best so far and the cell, stamped at ev.wall
-            row = {k: v for k, v in asdict(ev).items() if k != "wall"} | {"best_observed": self.best_observed()[-1]}
+            best = max(m for m, _ in self.cell_means().values())  # best_observed()[-1], without the whole curve
+            row = {k: v for k, v in asdict(ev).items() if k != "wall"} | {"best_observed": best}
             self.board.write(row, ev.index, genotype=Genotype.from_dict(ev.genotype), walltime=ev.wall)
 
     def record(self, ev: Evaluation) -> None:
@@ -130,24 +132,14 @@ class BayesOpt:
     def _write_json(self, name: str, obj) -> None:
         atomic_write_json(self.out_dir / name, obj, indent=2)
 
-    def cell_means(self, n: int | None = None) -> dict[str, tuple[float, int]]:
-        """``arch -> (mean value, number of evaluations)`` over the first ``n`` evaluations (all: None), in the
-        order the architectures were first evaluated."""
-        sums: dict[str, list] = {}
-        for ev in self.evaluations[:n]:
-            acc = sums.setdefault(ev.arch, [0.0, 0])
-            acc[0] += ev.value
-            acc[1] += 1
-        return {a: (t / c, c) for a, (t, c) in sums.items()}
-
-    def leader(self) -> str:
-        """The evaluated architecture with the best mean observation (the first evaluated one on ties)."""
-        means = self.cell_means()
-        return max(means, key=lambda a: means[a][0])
+    def cell_means(self) -> dict[str, tuple[float, int]]:
+        """``arch -> (mean value, number of evaluations)``, in the order the architectures were first evaluated."""
+        return cell_means([ev.arch for ev in self.evaluations], [ev.value for ev in self.evaluations])
 
     def best_observed(self) -> list[float]:
         """After each evaluation: the best mean observation of an architecture so far (the leader's mean)."""
-        return [max(m for m, _ in self.cell_means(n).values()) for n in range(1, len(self.evaluations) + 1)]
+        return [m for _, m in running_leaders([ev.arch for ev in self.evaluations],
+                                              [ev.value for ev in self.evaluations])]
 
     def trajectory(self) -> dict:
         """The best observed value and the incumbent after each evaluation (``trajectory.json``)."""
@@ -232,8 +224,9 @@ class BayesOpt:
         n_left = cfg.budget - len(self.evaluations) - len(pending)
         q = min(cfg.batch_size, n_left)
         if len(self.evaluations) >= cfg.n_init and cfg.replicate > 1:
-            lead = self.leader()
-            count = self.cell_means()[lead][1] + sum(key(p) == lead for p in pending)
+            means = self.cell_means()
+            lead = leader(means)
+            count = means[lead][1] + sum(key(p) == lead for p in pending)
             if count < cfg.replicate:  # verify before trusting: one more evaluation of the leader
                 ev = next(ev for ev in self.evaluations if ev.arch == lead)
                 return [Genotype.from_dict(ev.genotype)]
@@ -302,7 +295,7 @@ class BayesOpt:
         trajectory.json and genotype.json."""
         means = self.cell_means()
         if self.cfg.acquisition == "random" or len(self.evaluations) < 2:
-            lead = self.leader()
+            lead = leader(means)
             best = next(ev for ev in self.evaluations if ev.arch == lead)
         else:
             X, y, st, hypers = self.fit()
