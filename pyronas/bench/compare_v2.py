@@ -42,6 +42,9 @@ def rerank(rows: list[dict], ref: dict) -> list[dict]:
         if r.get("reference_protocol_hash", ref["protocol_hash"]) != ref["protocol_hash"]:
             raise ValueError(f"row {r['method']} seed {r['seed']} was evaluated with protocol "
                              f"{r['reference_protocol_hash']}, not the reference's {ref['protocol_hash']}")
+        if len(r.get("fmnist_test_acc_seeds", ref["seeds"])) != len(ref["seeds"]):
+            raise ValueError(f"row {r['method']} seed {r['seed']} has {len(r['fmnist_test_acc_seeds'])} training "
+                             f"seeds, the reference {len(ref['seeds'])}: run compare_methods.py --extend-seeds")
         out.append(dict(r, fmnist_percentile=reference.percentile(r[ACC], means)))
     return out
 

@@ -2,7 +2,8 @@
 
 v1 (pyronas/bench/data/fmnist_reference_v1.json): configs/train_reference_fmnist.yaml, training seeds 0 and 1,
 a 2,000-image test subset. v2 (``--version 2``, fmnist_reference_v2.json): configs/train_reference_fmnist_v2.yaml
-(chosen by scripts/bench/reference_pilot.py), training seeds 0, 1, 2, the full 10,000-image test set. Both draw
+(chosen by scripts/bench/reference_pilot.py), the full 10,000-image test set, training seeds 0-4 (built with
+0, 1, 2, then extended with ``--seeds 0,1,2,3,4``, which trains only the seeds a cell lacks). Both draw
 the random cells with ``--cell-seed 0``, so v2's first 100 random cells are v1's. Resumable: the file is
 rewritten atomically after every cell (with ``cells_planned`` and a ``partial`` note until all are there) and
 cells already present are skipped, so it can be run in chunks (``--max-cells``) or restarted after an interruption.
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="train the random cells before the five single-op cells (same indices)")
     p.add_argument("--shard", default=None, help="K/N: build only the cells whose index is K mod N (parallel runs)")
     p.add_argument("--merge", nargs="+", default=None, help="merge these shard files into --out and exit")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated training seeds; extending an existing file's list (e.g. 0,1,2,3,4 after "
+                   "0,1,2) trains only the missing seeds of every cell")
     args = p.parse_args(argv)
     if args.merge:
         merge(args.merge, Path(args.out))
@@ -64,13 +68,16 @@ def main(argv: list[str] | None = None) -> None:
             "protocol": {k: v for k, v in cfg.to_dict().items()},
             "protocol_hash": h,
             "test_subset": test_subset,
-            "seeds": list(ref.SEEDS_V2 if v2 else ref.SEEDS),
+            "seeds": _seed_list(args.seeds) or list(ref.SEEDS_V2 if v2 else ref.SEEDS),
             "cell_seed": args.cell_seed,
             "torch": torch.__version__,
             "platform": platform.platform(),
             "cells": [],
         }
-    done = {(c["index"]) for c in data["cells"]}
+    if args.seeds:
+        _extend_seeds(data, _seed_list(args.seeds))
+    done = {c["index"] for c in data["cells"] if len(c["test_acc"]) == len(data["seeds"])}
+    partial = {c["index"]: c for c in data["cells"] if c["index"] not in done}
     new = 0
     planned = ref.reference_cells(args.n_random, args.cell_seed)
     data["cells_planned"] = len(planned)
@@ -83,25 +90,48 @@ def main(argv: list[str] | None = None) -> None:
         if args.max_cells is not None and new >= args.max_cells:
             break
         start = time.perf_counter()
-        runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"]]
-        data["cells"].append({
-            "index": index, "kind": kind, "string": string,
-            "test_acc": [r["test_acc"] for r in runs], "params_M": runs[0]["params_M"],
-            "wall_s": time.perf_counter() - start,
-        })
+        old = partial.get(index)
+        if old is not None:  # a cell trained with a prefix of the seeds: train the rest
+            if old["string"] != string:
+                raise SystemExit(f"cell {index} is {old['string']} in {out}, not {string}: another --cell-seed?")
+            runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"][len(old["test_acc"]):]]
+            old["test_acc"] = old["test_acc"] + [r["test_acc"] for r in runs]
+            old["wall_s"] += time.perf_counter() - start
+            cell = old
+        else:
+            runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"]]
+            cell = {
+                "index": index, "kind": kind, "string": string,
+                "test_acc": [r["test_acc"] for r in runs], "params_M": runs[0]["params_M"],
+                "wall_s": time.perf_counter() - start,
+            }
+            data["cells"].append(cell)
         data["updated"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         _mark_partial(data)
         atomic_write_json(out, data)
         new += 1
-        logging.info("cell %d %s %s: %s (%.1f s)", index, kind, string, data["cells"][-1]["test_acc"],
-                     data["cells"][-1]["wall_s"])
+        logging.info("cell %d %s %s: %s (%.1f s)", index, kind, string, cell["test_acc"], cell["wall_s"])
     total = sum(c["wall_s"] for c in data["cells"])
     logging.info("%d cells in %s, %.0f s of training in all", len(data["cells"]), out, total)
 
 
+def _seed_list(text: str | None) -> list[int] | None:
+    return [int(v) for v in text.split(",")] if text else None
+
+
+def _extend_seeds(data: dict, seeds: list[int]) -> None:
+    """Make ``seeds`` the file's training seeds; they must extend its current list (cells keep their values)."""
+    have = list(data["seeds"])
+    if seeds[: len(have)] != have:
+        raise SystemExit(f"--seeds {seeds} must start with the file's seeds {have}")
+    data["seeds"] = seeds
+
+
 def _mark_partial(data: dict) -> None:
-    """``partial: N of M cells`` while cells are missing (no such key once complete); the training hours so far."""
-    n, m = len(data["cells"]), data.get("cells_planned", len(data["cells"]))
+    """``partial: N of M cells`` while cells (or some of a cell's seeds) are missing (no such key once complete);
+    the training hours so far."""
+    n = sum(len(c["test_acc"]) == len(data["seeds"]) for c in data["cells"])
+    m = data.get("cells_planned", len(data["cells"]))
     data.pop("partial", None)
     if n < m:
         data["partial"] = f"partial: {n} of {m} cells"
@@ -115,7 +145,12 @@ def merge(paths: list[str], out: Path) -> None:
     if len({d["protocol_hash"] for d in parts}) != 1:
         raise SystemExit("shards were built with different protocols")
     data = dict(parts[0])
-    cells = {c["index"]: c for d in parts for c in d["cells"]}
+    if len({tuple(d["seeds"]) for d in parts}) != 1:
+        raise SystemExit("shards list different training seeds")
+    cells: dict[int, dict] = {}
+    for c in (c for d in parts for c in d["cells"]):  # the copy with the most seeds trained wins
+        if c["index"] not in cells or len(c["test_acc"]) > len(cells[c["index"]]["test_acc"]):
+            cells[c["index"]] = c
     data["cells"] = [cells[i] for i in sorted(cells)]
     data["updated"] = max(d.get("updated", "") for d in parts)
     _mark_partial(data)

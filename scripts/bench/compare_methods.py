@@ -13,7 +13,13 @@ replaced: ``short`` uses 1000-1009 (10 seeds; v1's seeds 0-2 are not reused, the
 ``paper`` 2000-2004 (5 seeds). ``--max-seeds k`` runs the first k of the list only (a chunk); the report then
 marks the methods as incomplete, with the missing seeds.
 
+When the reference set's seed list grows (v2: 3 -> 5 training seeds), ``--extend-seeds`` trains the missing
+seeds of every found cell (into ``OUT/seed_extension.json``, resumable; nothing already trained is retrained)
+and then rewrites the rows with the longer lists, under the results folder's lock: the searches hold that lock
+while they run, so the rewrite waits for them (it says so and keeps what it trained).
+
     OMP_NUM_THREADS=1 nice -n 19 python scripts/bench/compare_methods.py --budget short --max-seeds 2
+    python scripts/bench/compare_methods.py --extend-seeds
     python scripts/bench/compare_methods.py --report
 """
 
@@ -26,6 +32,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from pyronas.bench import compare, compare_v2, reference
+from pyronas.errors import RunFolderError
+from pyronas.io import atomic_write_json, atomic_write_text
+from pyronas.runlock import RunLock
 
 SEEDS: dict[str, list[int]] = {"short": list(range(1000, 1010)), "paper": list(range(2000, 2005))}
 METHODS = ["darts", "drnas", "vinnas", "balenas", "balenas_tf", "vimnas", "random"]
@@ -48,6 +57,37 @@ def work(method: str, budget: str, seed: int, out: str, ref_path: str | None, re
     row = compare.evaluate_found(row, ref, known_cells(Path(results), ref))
     return dict(row, budget=budget, reference_version=ref["version"], reference_cells=len(ref["cells"]),
                 reference_partial=ref.get("partial"), reference_protocol_hash=ref["protocol_hash"])
+
+
+def extend_seeds(results: Path, ref: dict, cache: Path) -> int:
+    """Train the reference seeds the rows' found cells lack (into ``cache``), then rewrite the rows under the
+    results folder's lock; returns the number of rows rewritten (``RunFolderError`` if a search holds it)."""
+    n = len(ref["seeds"])
+    stored = json.loads(cache.read_text()) if cache.is_file() else {"protocol_hash": ref["protocol_hash"]}
+    if stored["protocol_hash"] != ref["protocol_hash"]:
+        raise SystemExit(f"{cache} holds another protocol's values: remove it")
+    values: dict[str, list[float]] = dict(stored.get("cells", {}))
+    for g, accs in known_cells(results, ref).items():
+        if len(accs) > len(values.get(g, [])):
+            values[g] = accs
+    todo = sorted({g for g, accs in values.items() if len(accs) < n})
+    for i, g in enumerate(todo):
+        result = reference.evaluate_against_reference(g, ref, values)
+        values[g] = result["test_acc"]
+        atomic_write_json(cache, {"protocol_hash": ref["protocol_hash"], "seeds": ref["seeds"], "cells": values})
+        logging.info("cell %d/%d %s: %s (%s, %.0f s)", i + 1, len(todo), g, result["test_acc"], result["source"],
+                     result["wall_s"])
+    with RunLock(results.parent, "compare_methods.py --extend-seeds"):
+        rows, changed = compare.load_rows(results), 0
+        for r in rows:
+            if r.get("reference_protocol_hash") == ref["protocol_hash"] and len(r["fmnist_test_acc_seeds"]) < n:
+                accs = values[r["genotype"]]
+                r.update(fmnist_test_acc=sum(accs) / n, fmnist_test_acc_seeds=accs,
+                         fmnist_percentile=reference.percentile(sum(accs) / n, reference.reference_means(ref)),
+                         reference_seeds=n)
+                changed += 1
+        atomic_write_text(results, "".join(json.dumps(r) + "\n" for r in rows))
+    return changed
 
 
 def report(results: Path, ref_path: str | None, out: Path) -> str:
@@ -73,6 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--results", default=str(RESULTS))
     p.add_argument("--reference", default=None, help="reference set JSON (default: the packaged v2 file)")
     p.add_argument("--report", action="store_true", help="only write the tables and plots")
+    p.add_argument("--extend-seeds", action="store_true",
+                   help="train the reference seeds the found cells lack and rewrite the rows (see above)")
     p.add_argument("--allow-partial-reference", action="store_true",
                    help="rank against a reference set still being built (its rows say so)")
     args = p.parse_args(argv)
@@ -90,11 +132,18 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"error: the reference set is {ref['partial']}; finish it (build_fmnist_reference.py "
                          "--version 2) or pass --allow-partial-reference")
     results.parent.mkdir(parents=True, exist_ok=True)
+    if args.extend_seeds:
+        try:
+            changed = extend_seeds(results, ref, Path(args.out) / "seed_extension.json")
+        except RunFolderError as e:
+            raise SystemExit(f"error: {e} (the trained values are kept in {args.out}/seed_extension.json)") from None
+        logging.info("%d rows now carry the reference's %d seeds", changed, len(ref["seeds"]))
+        return
     seeds = SEEDS[args.budget][: args.max_seeds]
     done = {(r["method"], r["seed"]) for r in compare.load_rows(results) if r.get("budget") == args.budget}
     todo = [(m, s) for s in seeds for m in methods if (m, s) not in done]
     logging.info("%d searches to run (%d done); budget %s", len(todo), len(done), args.budget)
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    with RunLock(results.parent), ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(work, m, args.budget, s, args.out, args.reference, str(results)) for m, s in todo]
         for fut in futures:
             row = fut.result()

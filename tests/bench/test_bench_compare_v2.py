@@ -94,3 +94,58 @@ def test_script_refuses_a_partial_reference_and_builder_marks_it(tmp_path):
     spec.loader.exec_module(mod)
     with pytest.raises(SystemExit, match="partial: 3 of 205 cells"):
         mod.main(["--reference", str(ref), "--results", str(tmp_path / "r.jsonl"), "--methods", "darts"])
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_extend_seeds_rewrites_rows_from_the_cache_and_waits_for_the_lock(tmp_path, monkeypatch):
+    from pyronas.bench import reference
+    from pyronas.errors import RunFolderError
+    from pyronas.runlock import RunLock
+
+    mod = _load("compare_methods", SCRIPT)
+    ref = {"protocol_hash": "h", "seeds": [0, 1], "cells": [{"string": "a", "test_acc": [0.70, 0.72]},
+                                                           {"string": "b", "test_acc": [0.74, 0.76]}]}
+    rows = [dict(r, fmnist_test_acc_seeds=[r["fmnist_test_acc"]], reference_protocol_hash="h") for r in _rows()]
+    results = tmp_path / "res" / "results.jsonl"
+    results.parent.mkdir()
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    trained = []
+
+    def fake_evaluate(g, ref_, known):  # the second seed of a cell that has the first: 0.80
+        trained.append(g)
+        return {"test_acc": known[g] + [0.80], "source": "known+trained", "wall_s": 1.0}
+
+    monkeypatch.setattr(reference, "evaluate_against_reference", fake_evaluate)
+    cache = tmp_path / "seed_extension.json"
+    with RunLock(results.parent), pytest.raises(RunFolderError):  # a search is still appending rows
+        mod.extend_seeds(results, ref, cache)
+    assert trained == [rows[0]["genotype"]] and json.loads(cache.read_text())["cells"]  # training kept
+    assert mod.extend_seeds(results, ref, cache) == len(rows) and len(trained) == 1  # nothing retrained
+    new = [json.loads(line) for line in results.read_text().splitlines()]
+    last = rows[-1]["fmnist_test_acc"]  # the genotype is shared: the cache holds the last row's first value
+    assert all(r["fmnist_test_acc_seeds"] == [last, 0.80] for r in new)
+    assert new[0]["fmnist_test_acc"] == pytest.approx((last + 0.80) / 2) and new[0]["fmnist_percentile"] == 100.0
+
+
+def test_builder_extends_a_files_seed_list_cell_by_cell(tmp_path):
+    build = _load("build_ref", SCRIPT.with_name("build_fmnist_reference.py"))
+    data = {"seeds": [0, 1, 2], "cells_planned": 2,
+            "cells": [{"index": 0, "test_acc": [0.7] * 3, "wall_s": 1.0}, {"index": 1, "test_acc": [0.7] * 5,
+                                                                          "wall_s": 1.0}]}
+    with pytest.raises(SystemExit, match="must start with"):
+        build._extend_seeds(data, [0, 1, 3])
+    build._extend_seeds(data, [0, 1, 2, 3, 4])
+    build._mark_partial(data)
+    assert data["seeds"] == [0, 1, 2, 3, 4] and data["partial"] == "partial: 1 of 2 cells"
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    short = {"protocol_hash": "h", "seeds": [0, 1], "cells": [{"index": 0, "test_acc": [0.7, 0.7], "wall_s": 1.0}]}
+    a.write_text(json.dumps(dict(short, cells=[dict(short["cells"][0], test_acc=[0.7])])))
+    b.write_text(json.dumps(short))
+    build.merge([str(a), str(b)], tmp_path / "out.json")
+    assert json.loads((tmp_path / "out.json").read_text())["cells"][0]["test_acc"] == [0.7, 0.7]  # longer wins

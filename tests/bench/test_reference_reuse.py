@@ -42,3 +42,23 @@ def test_rerank_uses_the_final_reference_and_refuses_another_protocol():
     assert compare_v2.rerank(rows, ref)[0]["fmnist_percentile"] == 75.0
     with pytest.raises(ValueError, match="protocol"):
         compare_v2.rerank([dict(rows[0], reference_protocol_hash="other")], ref)
+
+
+@needs_fmnist
+def test_known_values_of_fewer_seeds_are_kept_and_the_rest_trained(one_thread):
+    cfg, ref = _tiny_reference()
+    ref = dict(ref, seeds=[0, 1], cells=[dict(c, test_acc=2 * c["test_acc"]) for c in ref["cells"]])
+    first = reference.train_cell(OTHER, 0, cfg, 500)["test_acc"]
+    extended = reference.evaluate_against_reference(OTHER, ref, known={OTHER: [first]})
+    assert extended["source"] == "known+trained" and extended["wall_s"] > 0
+    assert extended["test_acc"] == [first, reference.train_cell(OTHER, 1, cfg, 500)["test_acc"]]
+    assert extended["test_acc_mean"] == pytest.approx(sum(extended["test_acc"]) / 2)
+
+
+def test_rerank_refuses_rows_with_fewer_training_seeds_than_the_reference():
+    ref = {"protocol_hash": "h", "seeds": [0, 1], "cells": [{"string": "a", "test_acc": [0.7, 0.72]}]}
+    row = {"method": "darts", "seed": 1, "fmnist_test_acc": 0.75, "fmnist_test_acc_seeds": [0.75],
+           "reference_protocol_hash": "h"}
+    with pytest.raises(ValueError, match="--extend-seeds"):
+        compare_v2.rerank([row], ref)
+    assert compare_v2.rerank([dict(row, fmnist_test_acc_seeds=[0.75, 0.75])], ref)[0]["fmnist_percentile"] == 100.0
