@@ -102,6 +102,8 @@ class BOConfig:
     #: after the initial design, a leader with fewer is re-evaluated (another training seed) instead of maximising
     #: the acquisition; 1: never re-evaluate.
     replicate: int = 1
+    #: Evaluations before replication starts (0: right after the initial design): explore first, verify later.
+    replicate_after: int = 0
     #: Hyperparameter priors of the GP, e.g. {lengthscale: [loc, scale], noise: [loc, scale]} (log-normal (loc, scale)
     #: of the log; pyronas.bo.gp.GPPriors).
     priors: dict[str, Any] = field(default_factory=dict)
@@ -120,6 +122,8 @@ class BOConfig:
         KERNELS.get(self.kernel, "bo.kernel")
         if min(self.batch_size, self.budget, self.n_init, self.refit_every) < 1:
             raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")
+        if self.replicate_after < 0:
+            raise ConfigError(f"bo.replicate_after: must be >= 0 (got {self.replicate_after})")
         if self.replicate < 1:
             raise ConfigError(f"bo.replicate: must be >= 1 (got {self.replicate}); 1 never re-evaluates an "
                               "architecture, k > 1 evaluates the leader k times before proposing a new one")

@@ -223,7 +223,7 @@ class BayesOpt:
         g = torch.Generator().manual_seed(self._iteration_seed())
         n_left = cfg.budget - len(self.evaluations) - len(pending)
         q = min(cfg.batch_size, n_left)
-        if len(self.evaluations) >= cfg.n_init and cfg.replicate > 1:
+        if len(self.evaluations) >= max(cfg.n_init, cfg.replicate_after) and cfg.replicate > 1:
             means = self.cell_means()
             lead = leader(means)
             count = means[lead][1] + sum(key(p) == lead for p in pending)

@@ -27,7 +27,7 @@ import torch
 from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
-# Method names: random, re, ls (local search), bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log][-rep|-repK][-initK][-refitK]
+# Method names: random, re, ls (local search), bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log][-rep|-repK][-afterK][-initK][-refitK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K). GP-BO settings of
 # the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal with 50 L-BFGS
 # iterations (the GP is conditioned on all data at every proposal).
@@ -62,17 +62,19 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
                 settings.update(replicate=int(table.n_seeds.max()))
             elif v.startswith("rep") and v[3:].isdigit():
                 settings.update(replicate=int(v[3:]))
+            elif v.startswith("after") and v[5:].isdigit():  # replication starts after K queries (default 0)
+                settings.update(replicate_after=int(v[5:]))
             elif v.startswith("init") and v[4:].isdigit():  # initial random design of K cells (default 10)
                 settings.update(n_init=int(v[4:]))
             elif v.startswith("refit") and v[5:].isdigit():  # MAP hypers re-fitted every K-th proposal (default 10)
                 settings.update(refit_every=int(v[5:]))
-        numbered = ("rep", "init", "refit")
+        numbered = ("rep", "after", "init", "refit")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
         unknown -= {"full", "nuts", "hamming", "log"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
-                             "known: full, nuts, hamming, log, rep, rep<K>, init<K>, refit<K>")
+                             "known: full, nuts, hamming, log, rep, rep<K>, after<K>, init<K>, refit<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

@@ -17,15 +17,20 @@ NB201 = get_space("nb201")
 def test_replicate_must_be_at_least_one():
     with pytest.raises(ConfigError, match="bo.replicate"):
         BOConfig(replicate=0)
+    with pytest.raises(ConfigError, match="bo.replicate_after"):
+        BOConfig(replicate_after=-1)
 
 
-def test_the_loop_re_evaluates_the_leader_until_it_has_replicate_observations(tmp_path, one_thread):
+@pytest.mark.parametrize("after", [0, 9])
+def test_the_loop_re_evaluates_the_leader_until_it_has_replicate_observations(tmp_path, one_thread, after):
     obj = SyntheticObjective(NB201, seed=3, noise=1.0)  # noise of the order of the differences: leaders change
-    cfg = BOConfig(budget=16, n_init=4, replicate=3, kernel="hamming", map_steps=10, map_restart=False)
+    cfg = BOConfig(budget=16, n_init=4, replicate=3, replicate_after=after, kernel="hamming", map_steps=10,
+                   map_restart=False)
     bo = BayesOpt(NB201, obj, cfg, seed=1, out_dir=tmp_path)
     bo.run()
     evs, repeats = bo.evaluations, 0
-    for t in range(cfg.n_init, len(evs)):
+    assert len({ev.arch for ev in evs[: max(cfg.n_init, after)]}) == max(cfg.n_init, after)  # explore first
+    for t in range(max(cfg.n_init, after), len(evs)):
         means = {}
         for ev in evs[:t]:
             means.setdefault(ev.arch, []).append(ev.value)
