@@ -30,8 +30,8 @@ from pyronas.bench.nb201 import load_table
 # Method names: random, re, ls (local search),
 # bo-<ei|ucb|pi>[-full][-nuts][-hamming][-log][-rep|-repK][-afterK][-initK][-refitK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K).
-# GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal with 50 L-BFGS
-# iterations (the GP is conditioned on all data at every proposal).
+# GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal
+# with 50 L-BFGS iterations (the GP is conditioned on all data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
 CHECKPOINTS = (25, 50, 100, 150)
 LABELS = {"cifar10": "CIFAR-10 (valid)", "cifar100": "CIFAR-100", "imagenet16-120": "ImageNet16-120"}
