@@ -1,6 +1,7 @@
 """What the Fashion-MNIST reference set v2 resolves (issue #26 §1), from the (possibly partial) v2 file alone:
 
-- the noise ratio of the protocol over its random cells (``stats.noise_ratio``; chance-level cells left out);
+- the noise ratio of the protocol over its random cells (``stats.noise_ratio``; chance-level cells left out),
+  also for the mean of the first j < k training seeds (the seed-count lever);
 - Spearman's rho between the v2 seed-mean accuracy and the NAS-Bench-201 CIFAR-10 validation accuracy of the same
   cells (transfer), with a 95 % bootstrap interval over cells;
 - Spearman's rho between v1 and v2 on the cells both sets hold (v2's first 100 random cells are v1's).
@@ -39,8 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     v2, v1 = reference.load_reference(args.v2), reference.load_reference(args.v1)
     k = len(v2["seeds"])
     cells = [c for c in v2["cells"] if c["kind"] == "random" and len(c["test_acc"]) == k]
-    print(f"v2: {len(v2['cells'])} of {v2.get('cells_planned', '?')} cells, {v2.get('partial', 'complete')}, "
-          f"{v2.get('training_hours', 0):.2f} training hours")
+    complete = sum(len(c["test_acc"]) == k for c in v2["cells"])
+    print(f"v2: {complete} of {v2.get('cells_planned', '?')} cells with all {k} training seeds "
+          f"({v2.get('partial', 'complete')}), {v2.get('training_hours', 0):.2f} training hours")
     for name, ref, seeds in (("v1", v1, len(v1["seeds"])), ("v2", v2, k)):
         accs = [[100 * a for a in c["test_acc"]] for c in ref["cells"] if c["kind"] == "random"
                 and len(c["test_acc"]) == seeds]
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{name} noise: {n['cells']} cells x {n['seeds']} seeds, seed sd {n['seed_sd']:.2f} pp, mean |diff| "
                   f"{n['mean_abs_diff']:.2f} pp, cell sd {n['cell_sd']:.2f} pp, ratio {n['ratio']:.2f} per seed, "
                   f"{n['ratio_mean']:.2f} for the {n['seeds']}-seed mean")
+            for j in range(2, seeds):  # the seed-count lever, measured: the first j seeds of the same cells
+                nj = stats.noise_ratio([a[:j] for a in accs], exclude_below=20.0)
+                print(f"  {name}, first {j} seeds: seed sd {nj['seed_sd']:.2f} pp, cell sd {nj['cell_sd']:.2f} pp, "
+                      f"ratio {nj['ratio_mean']:.2f} for the {j}-seed mean")
     if len(cells) < 3:
         return
     table = load_table("cifar10")
