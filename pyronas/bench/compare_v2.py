@@ -9,7 +9,8 @@ file into complete / incomplete per method, never into a silently shorter averag
 The table (``summary_table``): per budget and method, the mean with a 95 % BCa bootstrap interval of the found
 cell's reference accuracy, its percentile, the NB201 validation accuracies (transfer) and the search seconds,
 and the two-sided p-values of the paired Wilcoxon signed-rank and sign-flip permutation tests of the reference
-accuracy against random search and against DARTS over the seeds both have.
+accuracy against random search and against DARTS over the seeds both have, with the Holm-adjusted Wilcoxon p
+over the table's family of tests (``paired_tests``).
 """
 
 from __future__ import annotations
@@ -68,16 +69,27 @@ def _interval(values: list[float], digits: int) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def _paired_p(rows: list[dict], method: str, other: str) -> str:
-    """``Wilcoxon p / permutation p`` of the reference accuracy of ``method`` vs ``other`` over common seeds."""
+def _paired_p(rows: list[dict], method: str, other: str) -> tuple[float, float, int] | None:
+    """Wilcoxon and permutation p of the reference accuracy of ``method`` vs ``other`` over common seeds,
+    and the number of pairs (None against itself or with fewer than 2 pairs)."""
     mine = {r["seed"]: r[ACC] for r in rows if r["method"] == method}
     theirs = {r["seed"]: r[ACC] for r in rows if r["method"] == other}
     common = sorted(set(mine) & set(theirs))
     if method == other or len(common) < 2:
-        return "—"
+        return None
     x, y = [mine[s] for s in common], [theirs[s] for s in common]
-    w, p = stats.wilcoxon_signed_rank(x, y), stats.paired_permutation_test(x, y)
-    return f"{w['p']:.3f} / {p['p']:.3f} (n={len(common)})"
+    return stats.wilcoxon_signed_rank(x, y)["p"], stats.paired_permutation_test(x, y)["p"], len(common)
+
+
+def paired_tests(rows: list[dict], methods: Sequence[str]) -> dict[tuple[str, str], str]:
+    """``(method, other) -> "Wilcoxon p / permutation p (n=k; Holm p)"`` for ``other`` in random and DARTS; the
+    Holm correction (``stats.holm``) is over the Wilcoxon p-values of the whole family (each unordered pair
+    once, e.g. 6 methods against random plus 5 against DARTS)."""
+    tests = {(m, o): _paired_p(rows, m, o) for m in methods for o in ("random", "darts") if o in methods}
+    family = {frozenset(k): v for k, v in tests.items() if v is not None}
+    adj = dict(zip(family, stats.holm([v[0] for v in family.values()]), strict=True))
+    return {k: "—" if v is None else f"{v[0]:.3f} / {v[1]:.3f} (n={v[2]}; Holm {adj[frozenset(k)]:.3f})"
+            for k, v in tests.items()}
 
 
 def summary_table(rows: list[dict], budget: str, methods: Sequence[str], seeds: Sequence[int]) -> str:
@@ -86,9 +98,10 @@ def summary_table(rows: list[dict], budget: str, methods: Sequence[str], seeds: 
     rows = [r for r in rows if r.get("budget") == budget]
     missing = stats.check_seed_list(rows, methods, seeds)
     head = ("| method | seeds | F-MNIST ref. acc. (%) | percentile | NB201 CIFAR-10 valid (transfer) | "
-            "CIFAR-100 (transfer) | ImageNet16-120 (transfer) | search s | p vs random (Wilcoxon / perm.) | "
-            "p vs DARTS (Wilcoxon / perm.) |")
+            "CIFAR-100 (transfer) | ImageNet16-120 (transfer) | search s | p vs random (Wilcoxon / perm.; Holm) | "
+            "p vs DARTS (Wilcoxon / perm.; Holm) |")
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    tests = paired_tests(rows, methods)
     for m in methods:
         rs = sorted((r for r in rows if r["method"] == m), key=lambda r: r["seed"])
         if not rs:
@@ -97,8 +110,8 @@ def summary_table(rows: list[dict], budget: str, methods: Sequence[str], seeds: 
         n = f"{len(rs)}" if not missing[m] else f"{len(rs)} of {len(seeds)}, incomplete (missing {missing[m]})"
         cells = [_interval([100 * r[ACC] for r in rs], 2), _interval([r["fmnist_percentile"] for r in rs], 1)]
         cells += [_interval([r[f"nb201_{ds}_val_acc"] for r in rs], 2) for ds in TABLES]
-        cells += [_interval([r["search_wall_s"] for r in rs], 0), _paired_p(rows, m, "random"),
-                  _paired_p(rows, m, "darts")]
+        cells += [_interval([r["search_wall_s"] for r in rs], 0), tests.get((m, "random"), "—"),
+                  tests.get((m, "darts"), "—")]
         lines.append(f"| {m} | {n} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

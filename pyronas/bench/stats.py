@@ -12,6 +12,9 @@ rule (a results file is complete for exactly the listed seeds, or it is reported
   approximation with the tie-corrected variance ``n(n+1)(2n+1)/24 - sum(t^3 - t)/48``.
 - Paired permutation (sign-flip) test of the mean difference: exact over all ``2^n`` sign patterns for
   ``n <= EXACT_MAX``, else Monte Carlo with ``p = (1 + #{|T*| >= |T|}) / (1 + B)``.
+- Holm's step-down correction for a family of m tests (Holm 1979): with the p-values sorted,
+  ``p_adj(i) = max_{j <= i} min(1, (m - j + 1) p_(j))``; rejecting where ``p_adj <= a`` controls the
+  family-wise error rate at ``a``.
 """
 
 from __future__ import annotations
@@ -137,6 +140,17 @@ def paired_permutation_test(
     signs = rng.choice((1.0, -1.0), size=(n_perm, n))
     hits = int(np.sum(np.abs(signs @ d) / n >= t_obs - 1e-12))
     return {"statistic": float(d.mean()), "n": n, "p": (1 + hits) / (1 + n_perm), "method": "monte-carlo"}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values (see the module docstring), in the order given."""
+    p = np.asarray(pvalues, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out.tolist()
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:

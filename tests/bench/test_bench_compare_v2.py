@@ -37,7 +37,7 @@ def test_table_intervals_and_paired_p_values():
     x = [r["fmnist_test_acc"] for r in rows if r["method"] == "drnas"]
     y = [r["fmnist_test_acc"] for r in rows if r["method"] == "random"]
     w, p = stats.wilcoxon_signed_rank(x, y)["p"], stats.paired_permutation_test(x, y)["p"]
-    assert f"{w:.3f} / {p:.3f} (n=6)" in line["drnas"]
+    assert f"{w:.3f} / {p:.3f} (n=6; Holm " in line["drnas"]
     assert w == pytest.approx(2 / 64)  # all six seeds favour DrNAS: the exact two-sided minimum 2 / 2^6
     assert line["darts"].rstrip(" |").endswith("—")  # DARTS against itself
 
@@ -46,7 +46,7 @@ def test_missing_seed_is_reported_and_an_unlisted_seed_refused():
     rows = [r for r in _rows() if not (r["method"] == "darts" and r["seed"] == 1003)]
     table = compare_v2.summary_table(rows, "short", ["darts", "random"], SEEDS)
     assert "| darts | 5 of 6, incomplete (missing [1003]) |" in table
-    assert "(n=5)" in table  # the paired tests use the seeds both methods have
+    assert "(n=5; Holm" in table  # the paired tests use the seeds both methods have
     with pytest.raises(stats.IncompleteResults):
         compare_v2.summary_table(rows + [dict(rows[0], seed=7)], "short", ["darts", "random"], SEEDS)
     assert "| vimnas | 0 of 6 (not run) |" in compare_v2.summary_table(rows, "short", ["vimnas"], SEEDS)
@@ -149,3 +149,23 @@ def test_builder_extends_a_files_seed_list_cell_by_cell(tmp_path):
     b.write_text(json.dumps(short))
     build.merge([str(a), str(b)], tmp_path / "out.json")
     assert json.loads((tmp_path / "out.json").read_text())["cells"][0]["test_acc"] == [0.7, 0.7]  # longer wins
+
+
+def test_tracked_results_agree_with_the_packaged_reference():
+    """The tracked rows are what the docs' tables are computed from: same protocol and training seeds as the
+    packaged v2 set, means that are the means of the stored seeds, a found cell of the reference set carrying
+    the set's values, and only listed search seeds."""
+    from pyronas.bench import compare, reference
+
+    mod = _load("compare_methods", SCRIPT)
+    ref = reference.load_reference(reference.REFERENCE_FILE_V2)
+    assert tuple(ref["seeds"]) == reference.SEEDS_V2 and "partial" not in ref
+    assert all(len(c["test_acc"]) == len(ref["seeds"]) for c in ref["cells"])
+    rows = compare.load_rows(mod.RESULTS)
+    ranked = compare_v2.rerank(rows, ref)  # refuses another protocol or fewer training seeds
+    stored = {c["string"]: c["test_acc"] for c in ref["cells"]}
+    for r in ranked:
+        assert r["fmnist_test_acc"] == pytest.approx(np.mean(r["fmnist_test_acc_seeds"]))
+        assert r["fmnist_test_acc_seeds"] == stored.get(r["genotype"], r["fmnist_test_acc_seeds"])
+    for budget, seeds in mod.SEEDS.items():
+        stats.check_seed_list(rows, mod.METHODS + mod.COMBOS, seeds, budget)

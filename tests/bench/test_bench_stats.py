@@ -111,3 +111,13 @@ def test_spearman_against_scipy_with_ties():
     y = x + rng.normal(size=30)
     assert stats.spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
     assert stats.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+
+
+def test_holm_step_down_adjustment():
+    # Holm (1979): sorted p (0.01, 0.02, 0.03, 0.5) -> 4 * 0.01, max(3 * 0.02, .04), max(2 * 0.03, .06), 0.5
+    assert stats.holm([0.03, 0.5, 0.01, 0.02]) == pytest.approx([0.06, 0.5, 0.04, 0.06])
+    assert stats.holm([0.4, 0.9]) == pytest.approx([0.8, 0.9])  # monotone, capped at 1
+    assert stats.holm([0.6, 0.7]) == pytest.approx([1.0, 1.0])
+    rng = np.random.default_rng(0)  # family-wise error under the global null: P(any p_adj <= .05) <= .05
+    hits = np.mean([min(stats.holm(rng.uniform(size=10))) <= 0.05 for _ in range(4000)])
+    assert hits <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 4000)
