@@ -39,6 +39,7 @@ from pyronas.runlock import RunLock
 SEEDS: dict[str, list[int]] = {"short": list(range(1000, 1010)), "paper": list(range(2000, 2005))}
 METHODS = ["darts", "drnas", "vinnas", "balenas", "balenas_tf", "vimnas", "random"]
 COMBOS = ["combo_dirichlet_lu", "combo_lowrank_alpha", "combo_balenas_bayesw"]
+COMBO_SEEDS = SEEDS["short"][:5]  # the combinations: short budget, the first 5 short seeds (--max-seeds 5)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "method_comparison"
 RESULTS = DOCS / "results_v2.jsonl"
 
@@ -96,9 +97,12 @@ def report(results: Path, ref_path: str | None, out: Path) -> str:
     rows = compare_v2.rerank(compare.load_rows(results), ref)
     parts = []
     for budget, seeds in SEEDS.items():
-        methods = [m for m in METHODS + COMBOS if m in METHODS or any(r["method"] == m for r in rows)]
         parts.append(f"### budget: {budget} (seeds {seeds[0]}-{seeds[-1]})\n\n"
-                     + compare_v2.summary_table(rows, budget, methods, seeds))
+                     + compare_v2.summary_table([r for r in rows if r["method"] in METHODS], budget, METHODS, seeds))
+    if any(r["method"] in COMBOS for r in rows):  # their own table and test family, on their 5 seeds
+        combo_rows = [r for r in rows if r["method"] in COMBOS + ["darts", "random"] and r["seed"] in COMBO_SEEDS]
+        parts.append(f"### combinations, budget short (seeds {COMBO_SEEDS[0]}-{COMBO_SEEDS[-1]})\n\n"
+                     + compare_v2.summary_table(combo_rows, "short", COMBOS + ["darts", "random"], COMBO_SEEDS))
     files = compare_v2.plots(rows, list(SEEDS), METHODS, reference.reference_means(ref), out)
     return "\n\n".join(parts) + "\n\n" + "\n".join(f"{k}: {v}" for k, v in files.items())
 
