@@ -14,9 +14,10 @@ replaced: ``short`` uses 1000-1009 (10 seeds; v1's seeds 0-2 are not reused, the
 marks the methods as incomplete, with the missing seeds.
 
 When the reference set's seed list grows (v2: 3 -> 5 training seeds), ``--extend-seeds`` trains the missing
-seeds of every found cell (into ``OUT/seed_extension.json``, resumable; nothing already trained is retrained)
-and then rewrites the rows with the longer lists, under the results folder's lock: the searches hold that lock
-while they run, so the rewrite waits for them (it says so and keeps what it trained).
+seeds of every found cell (into ``OUT/seed_extension*.json``, resumable; nothing already trained is retrained;
+``--shard K/N`` splits the training over processes) and then rewrites the rows with the longer lists, under the
+results folder's lock: the searches hold that lock while they run, so the rewrite waits for them (it says so and
+keeps what it trained).
 
     OMP_NUM_THREADS=1 nice -n 19 python scripts/bench/compare_methods.py --budget short --max-seeds 2
     python scripts/bench/compare_methods.py --extend-seeds
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -60,24 +62,34 @@ def work(method: str, budget: str, seed: int, out: str, ref_path: str | None, re
                 reference_partial=ref.get("partial"), reference_protocol_hash=ref["protocol_hash"])
 
 
-def extend_seeds(results: Path, ref: dict, cache: Path) -> int:
-    """Train the reference seeds the rows' found cells lack (into ``cache``), then rewrite the rows under the
-    results folder's lock; returns the number of rows rewritten (``RunFolderError`` if a search holds it)."""
+def extend_seeds(results: Path, ref: dict, cache_dir: Path, shard: tuple[int, int] | None = None) -> int:
+    """Train the reference seeds the rows' found cells lack (into ``cache_dir/seed_extension*.json``), then
+    rewrite the rows under the results folder's lock; returns the number of rows rewritten (``RunFolderError``
+    if a search holds the lock). ``shard=(k, n)``: train only the cells whose CRC-32 is k mod n, into
+    ``seed_extension.k.json``, and rewrite nothing (run one process per shard, then one without)."""
     n = len(ref["seeds"])
-    stored = json.loads(cache.read_text()) if cache.is_file() else {"protocol_hash": ref["protocol_hash"]}
-    if stored["protocol_hash"] != ref["protocol_hash"]:
-        raise SystemExit(f"{cache} holds another protocol's values: remove it")
-    values: dict[str, list[float]] = dict(stored.get("cells", {}))
+    values: dict[str, list[float]] = {}
+    for f in sorted(cache_dir.glob("seed_extension*.json")):
+        stored = json.loads(f.read_text())
+        if stored["protocol_hash"] != ref["protocol_hash"]:
+            raise SystemExit(f"{f} holds another protocol's values: remove it")
+        values.update({g: v for g, v in stored["cells"].items() if len(v) > len(values.get(g, []))})
     for g, accs in known_cells(results, ref).items():
         if len(accs) > len(values.get(g, [])):
             values[g] = accs
-    todo = sorted({g for g, accs in values.items() if len(accs) < n})
+    todo = sorted(g for g, accs in values.items() if len(accs) < n
+                  and (shard is None or zlib.crc32(g.encode()) % shard[1] == shard[0]))
+    cache = cache_dir / (f"seed_extension.{shard[0]}.json" if shard else "seed_extension.json")
+    mine = json.loads(cache.read_text())["cells"] if cache.is_file() else {}
     for i, g in enumerate(todo):
         result = reference.evaluate_against_reference(g, ref, values)
-        values[g] = result["test_acc"]
-        atomic_write_json(cache, {"protocol_hash": ref["protocol_hash"], "seeds": ref["seeds"], "cells": values})
+        values[g] = mine[g] = result["test_acc"]
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(cache, {"protocol_hash": ref["protocol_hash"], "seeds": ref["seeds"], "cells": mine})
         logging.info("cell %d/%d %s: %s (%s, %.0f s)", i + 1, len(todo), g, result["test_acc"], result["source"],
                      result["wall_s"])
+    if shard is not None:
+        return 0
     with RunLock(results.parent, "compare_methods.py --extend-seeds"):
         rows, changed = compare.load_rows(results), 0
         for r in rows:
@@ -119,6 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--report", action="store_true", help="only write the tables and plots")
     p.add_argument("--extend-seeds", action="store_true",
                    help="train the reference seeds the found cells lack and rewrite the rows (see above)")
+    p.add_argument("--shard", default=None, help="with --extend-seeds: K/N, train one shard of the cells only")
     p.add_argument("--allow-partial-reference", action="store_true",
                    help="rank against a reference set still being built (its rows say so)")
     args = p.parse_args(argv)
@@ -138,9 +151,10 @@ def main(argv: list[str] | None = None) -> None:
     results.parent.mkdir(parents=True, exist_ok=True)
     if args.extend_seeds:
         try:
-            changed = extend_seeds(results, ref, Path(args.out) / "seed_extension.json")
+            shard = tuple(int(v) for v in args.shard.split("/")) if args.shard else None
+            changed = extend_seeds(results, ref, Path(args.out), shard)
         except RunFolderError as e:
-            raise SystemExit(f"error: {e} (the trained values are kept in {args.out}/seed_extension.json)") from None
+            raise SystemExit(f"error: {e} (the trained values are kept in {args.out}/seed_extension*.json)") from None
         logging.info("%d rows now carry the reference's %d seeds", changed, len(ref["seeds"]))
         return
     seeds = SEEDS[args.budget][: args.max_seeds]

@@ -3,6 +3,7 @@ the budgets' shapes and the plots."""
 
 import importlib.util
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -122,10 +123,13 @@ def test_extend_seeds_rewrites_rows_from_the_cache_and_waits_for_the_lock(tmp_pa
         return {"test_acc": known[g] + [0.80], "source": "known+trained", "wall_s": 1.0}
 
     monkeypatch.setattr(reference, "evaluate_against_reference", fake_evaluate)
-    cache = tmp_path / "seed_extension.json"
+    cache = tmp_path / "cache"
+    g = rows[0]["genotype"]
+    other = zlib.crc32(g.encode()) % 2 == 0
+    assert mod.extend_seeds(results, ref, cache, shard=(int(other), 2)) == 0 and trained == []  # not its shard
     with RunLock(results.parent), pytest.raises(RunFolderError):  # a search is still appending rows
         mod.extend_seeds(results, ref, cache)
-    assert trained == [rows[0]["genotype"]] and json.loads(cache.read_text())["cells"]  # training kept
+    assert trained == [g] and json.loads((cache / "seed_extension.json").read_text())["cells"]  # training kept
     assert mod.extend_seeds(results, ref, cache) == len(rows) and len(trained) == 1  # nothing retrained
     new = [json.loads(line) for line in results.read_text().splitlines()]
     last = rows[-1]["fmnist_test_acc"]  # the genotype is shared: the cache holds the last row's first value
