@@ -32,8 +32,9 @@ VERSION = 1
 DATA_DIR = Path(__file__).parent / "data"
 REFERENCE_FILE = DATA_DIR / f"fmnist_reference_v{VERSION}.json"
 DEFAULT_PROTOCOL = Path(__file__).resolve().parents[2] / "configs" / "train_reference_fmnist.yaml"
-# v2 (issue #26): the protocol chosen by scripts/bench/reference_pilot.py, the full test set, three seeds
-SEEDS_V2 = (0, 1, 2)
+# v2 (issue #26): the protocol chosen by scripts/bench/reference_pilot.py, the full test set, five training seeds
+# (built with three, then extended: the mean of five is what brings the noise ratio under 0.25)
+SEEDS_V2 = (0, 1, 2, 3, 4)
 REFERENCE_FILE_V2 = DATA_DIR / "fmnist_reference_v2.json"
 PROTOCOL_V2 = DEFAULT_PROTOCOL.with_name("train_reference_fmnist_v2.yaml")
 
