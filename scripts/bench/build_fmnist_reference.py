@@ -90,22 +90,17 @@ def main(argv: list[str] | None = None) -> None:
         if args.max_cells is not None and new >= args.max_cells:
             break
         start = time.perf_counter()
-        old = partial.get(index)
-        if old is not None:  # a cell trained with a prefix of the seeds: train the rest
-            if old["string"] != string:
-                raise SystemExit(f"cell {index} is {old['string']} in {out}, not {string}: another --cell-seed?")
-            runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"][len(old["test_acc"]):]]
-            old["test_acc"] = old["test_acc"] + [r["test_acc"] for r in runs]
-            old["wall_s"] += time.perf_counter() - start
-            cell = old
-        else:
-            runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"]]
-            cell = {
-                "index": index, "kind": kind, "string": string,
-                "test_acc": [r["test_acc"] for r in runs], "params_M": runs[0]["params_M"],
-                "wall_s": time.perf_counter() - start,
-            }
+        cell = partial.get(index)  # a cell trained with a prefix of the seeds: train the rest
+        if cell is not None and cell["string"] != string:
+            raise SystemExit(f"cell {index} is {cell['string']} in {out}, not {string}: another --cell-seed?")
+        have = cell["test_acc"] if cell is not None else []
+        runs = [ref.train_cell(string, s, cfg, test_subset) for s in data["seeds"][len(have):]]
+        if cell is None:
+            cell = {"index": index, "kind": kind, "string": string, "test_acc": [],
+                    "params_M": runs[0]["params_M"], "wall_s": 0.0}
             data["cells"].append(cell)
+        cell["test_acc"] = have + [r["test_acc"] for r in runs]
+        cell["wall_s"] += time.perf_counter() - start
         data["updated"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         _mark_partial(data)
         atomic_write_json(out, data)

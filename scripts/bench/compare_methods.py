@@ -68,14 +68,15 @@ def extend_seeds(results: Path, ref: dict, cache_dir: Path, shard: tuple[int, in
     if a search holds the lock). ``shard=(k, n)``: train only the cells whose CRC-32 is k mod n, into
     ``seed_extension.k.json``, and rewrite nothing (run one process per shard, then one without)."""
     n = len(ref["seeds"])
-    values: dict[str, list[float]] = {}
+    sources = []
     for f in sorted(cache_dir.glob("seed_extension*.json")):
         stored = json.loads(f.read_text())
         if stored["protocol_hash"] != ref["protocol_hash"]:
             raise SystemExit(f"{f} holds another protocol's values: remove it")
-        values.update({g: v for g, v in stored["cells"].items() if len(v) > len(values.get(g, []))})
-    for g, accs in known_cells(results, ref).items():
-        if len(accs) > len(values.get(g, [])):
+        sources.append(stored["cells"])
+    values: dict[str, list[float]] = {}
+    for g, accs in (item for src in [*sources, known_cells(results, ref)] for item in src.items()):
+        if len(accs) > len(values.get(g, [])):  # the copy with the most seeds trained wins
             values[g] = accs
     todo = sorted(g for g, accs in values.items() if len(accs) < n
                   and (shard is None or zlib.crc32(g.encode()) % shard[1] == shard[0]))
@@ -91,13 +92,12 @@ def extend_seeds(results: Path, ref: dict, cache_dir: Path, shard: tuple[int, in
     if shard is not None:
         return 0
     with RunLock(results.parent, "compare_methods.py --extend-seeds"):
-        rows, changed = compare.load_rows(results), 0
+        rows, changed, means = compare.load_rows(results), 0, reference.reference_means(ref)
         for r in rows:
             if r.get("reference_protocol_hash") == ref["protocol_hash"] and len(r["fmnist_test_acc_seeds"]) < n:
                 accs = values[r["genotype"]]
                 r.update(fmnist_test_acc=sum(accs) / n, fmnist_test_acc_seeds=accs,
-                         fmnist_percentile=reference.percentile(sum(accs) / n, reference.reference_means(ref)),
-                         reference_seeds=n)
+                         fmnist_percentile=reference.percentile(sum(accs) / n, means), reference_seeds=n)
                 changed += 1
         atomic_write_text(results, "".join(json.dumps(r) + "\n" for r in rows))
     return changed
