@@ -173,3 +173,39 @@ def test_tracked_results_agree_with_the_packaged_reference():
         assert r["fmnist_test_acc_seeds"] == stored.get(r["genotype"], r["fmnist_test_acc_seeds"])
     for budget, seeds in mod.SEEDS.items():
         stats.check_seed_list(rows, mod.METHODS + mod.COMBOS, seeds, budget)
+
+
+def test_builder_main_extends_a_built_file_training_only_the_missing_seeds(tmp_path, monkeypatch):
+    """End to end through ``main``: build 3 cells with seed 0, extend to seeds 0,1 (each cell trains seed 1 only,
+    keeping seed 0's value), then a third run trains nothing. Training is replaced by a deterministic stand-in."""
+    from pyronas.bench import reference
+
+    build = _load("build_ref", SCRIPT.with_name("build_fmnist_reference.py"))
+    trained = []
+
+    def fake_train(string, seed, cfg, test_subset):
+        trained.append((string, seed))
+        return {"test_acc": 0.5 + 0.01 * seed + 0.001 * len(string) % 7, "params_M": 0.1}
+
+    monkeypatch.setattr(reference, "train_cell", fake_train)
+    out = tmp_path / "ref.json"
+    common = ["--version", "2", "--n-random", "2", "--out", str(out)]
+    build.main(common + ["--max-cells", "3", "--seeds", "0"])
+    first = json.loads(out.read_text())
+    assert first["seeds"] == [0] and len(first["cells"]) == 3 and first["partial"] == "partial: 3 of 7 cells"
+    assert [s for _, s in trained] == [0, 0, 0]
+    trained.clear()
+    build.main(common + ["--seeds", "0,1"])
+    data = json.loads(out.read_text())
+    assert data["seeds"] == [0, 1] and len(data["cells"]) == 7 and "partial" not in data
+    old = {c["index"]: c["test_acc"] for c in first["cells"]}
+    for c in data["cells"]:
+        assert len(c["test_acc"]) == 2
+        if c["index"] in old:
+            assert c["test_acc"][0] == old[c["index"]][0]  # the known seed is kept, not retrained
+    assert sorted(s for _, s in trained) == [0] * 4 + [1] * 7  # 4 new cells x 2 seeds, 3 old cells x seed 1
+    trained.clear()
+    build.main(common + ["--seeds", "0,1"])
+    assert trained == []
+    with pytest.raises(SystemExit, match="must start with"):
+        build.main(common + ["--seeds", "1,2"])
