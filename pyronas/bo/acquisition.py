@@ -7,7 +7,11 @@ With the GP posterior ``f(x) ~ N(mu(x), sigma(x)^2)`` and the incumbent value ``
 - EI (Mockus 1978, Jones 1998, Lizotte's xi): ``EI(x) = (mu(x) - f(x+) - xi) Phi(Z) + sigma(x) phi(Z)``
   (0 where ``sigma(x) = 0``);
 - GP-UCB (Srinivas et al. 2010): ``UCB(x) = mu(x) + kappa_t sigma(x)``, ``kappa_t = sqrt(nu tau_t)``,
-  ``tau_t = 2 log(t^(d/2 + 2) pi^2 / (3 delta))``.
+  ``tau_t = 2 log(t^(d/2 + 2) pi^2 / (3 delta))``;
+- Thompson sampling (Thompson 1933; Kandasamy et al. 2018 for BO): the argmax of one joint draw
+  ``f ~ p(f | data)`` over the candidates. The draw is exact on a shortlist, the ``M`` candidates with the highest
+  ``mu + 3 sigma``; a candidate outside it would need a draw above its own mean + 3 sd *and* above every
+  shortlisted draw, so it is left out (value ``-inf``).
 
 Noisy observations: the incumbent ``f(x+)`` is the highest posterior mean over the evaluated points.
 Hyperparameter uncertainty: the integrated acquisition ``a(x) = (1/S) sum_s a(x; theta_s)`` over posterior
@@ -56,6 +60,28 @@ def upper_confidence_bound(mu: torch.Tensor, sigma: torch.Tensor, kappa: float) 
     return mu + kappa * sigma
 
 
+def thompson_draw(
+    post: GPPosterior, Xc: torch.Tensor, shortlist: int = 1000, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One joint posterior draw of the latent ``f`` at the ``shortlist`` candidates with the highest
+    ``mu + 3 sigma`` (``-inf`` elsewhere): its argmax is the Thompson-sampling proposal."""
+    mu, var = post.predict(Xc)
+    keep = torch.topk(mu + 3.0 * var.sqrt(), min(shortlist, Xc.shape[0])).indices
+    m, cov = post.predict(Xc[keep], full_cov=True)
+    eye = torch.eye(keep.numel(), dtype=cov.dtype)
+    scale = float(cov.diagonal().mean().clamp_min(1e-12))
+    for jitter in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2):  # relative to the mean variance
+        L, info = torch.linalg.cholesky_ex(cov + jitter * scale * eye)
+        if int(info) == 0:
+            break
+    else:
+        raise torch.linalg.LinAlgError("Thompson draw: the shortlist's posterior covariance is not positive definite")
+    z = torch.randn(keep.numel(), generator=generator, dtype=cov.dtype)
+    out = torch.full((Xc.shape[0],), -float("inf"), dtype=mu.dtype)
+    out[keep] = m + L @ z
+    return out
+
+
 def xi_schedule(xi: float, t: int, budget: int, schedule: str = "constant") -> float:
     """Trade-off ``xi_t``: constant, or Kushner's decreasing schedule (linear from ``xi`` to 0 over the budget)."""
     if schedule == "constant":
@@ -78,7 +104,7 @@ def acquisition(
         return expected_improvement(mu, sigma, f_best, xi)
     if kind == "pi":
         return probability_of_improvement(mu, sigma, f_best, xi)
-    raise ValueError(f"unknown acquisition {kind!r}; known: ei, pi, ucb")
+    raise ValueError(f"unknown acquisition {kind!r}; known: ei, pi, ucb (ts: integrated_acquisition)")
 
 
 def integrated_acquisition(
@@ -94,12 +120,18 @@ def integrated_acquisition(
     pending: torch.Tensor | None = None,
     n_fantasies: int = 10,
     generator: torch.Generator | None = None,
+    shortlist: int = 1000,
 ) -> torch.Tensor:
     """Monte Carlo average of the acquisition over hyperparameter samples and pending-point fantasies.
 
     ``a(x) = 1/(S F) sum_s sum_f a(x | data + (X_p, y_p^(s,f)), theta_s)`` with ``y_p^(s,f)`` drawn jointly from
     the posterior predictive under ``theta_s``; without pending points ``F = 1`` and nothing is fantasised.
+    Thompson sampling (``ts``) is not averaged: one joint draw under one hyperparameter sample ``theta_s``
+    (``s`` uniform), pending points ignored (the caller excludes them and the batch's earlier picks).
     """
+    if kind == "ts":
+        s = int(torch.randint(len(hypers), (1,), generator=generator))
+        return thompson_draw(GPPosterior(X, y, hypers[s], kernel), Xc, shortlist, generator)
     total = torch.zeros(Xc.shape[0])
     count = 0
     for h in hypers:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pyronas.errors import ConfigError
 
-ACQUISITIONS = ("ei", "pi", "ucb", "random")
+ACQUISITIONS = ("ei", "pi", "ucb", "ts", "random")
 
 
 @dataclass
@@ -55,8 +55,11 @@ class BOConfig:
     n_init: int = 5
     #: Architectures proposed per round (later picks of a batch see fantasised outcomes of earlier ones).
     batch_size: int = 1
-    #: Acquisition function: expected improvement, probability of improvement, GP-UCB, or random proposals.
-    acquisition: Literal["ei", "pi", "ucb", "random"] = "ei"
+    #: Acquisition function: expected improvement, probability of improvement, GP-UCB, Thompson sampling (one
+    #: joint posterior draw over the candidates), or random proposals.
+    acquisition: Literal["ei", "pi", "ucb", "ts", "random"] = "ei"
+    #: Thompson sampling: the draw is joint over this many candidates, those with the highest mean + 3 sd.
+    ts_shortlist: int = 1000
     #: Exploration margin ξ of EI and PI.
     xi: float = 0.0
     #: constant ξ, or Kushner's decreasing schedule (linear from ξ to 0 over the budget).
@@ -67,6 +70,10 @@ class BOConfig:
     ucb_delta: float = 0.1
     #: GP kernel on the one-hot encoding (pyronas.bo.gp.KERNELS, e.g. matern52, se).
     kernel: str = "matern52"  # a name in pyronas.bo.gp.KERNELS
+    #: What the kernel sees of a cell (pyronas.bo.encodings): the one-hot op per edge, or the path encoding of
+    #: BANANAS (op sequences of input-to-output routes; paths_noskip drops skip_connect from them). Paths need a
+    #: single-input all-edges cell (NAS-Bench-201) and a kernel on real vectors (matern52, se).
+    encoding: Literal["onehot", "paths", "paths_noskip"] = "onehot"
     #: GP hyperparameters by MAP, or integrated over NUTS draws.
     hypers: Literal["map", "nuts"] = "map"
     #: Optimizer of the MAP hyperparameters.
@@ -102,6 +109,11 @@ class BOConfig:
     #: after the initial design, a leader with fewer is re-evaluated (another training seed) instead of maximising
     #: the acquisition; 1: never re-evaluate.
     replicate: int = 1
+    #: With replicate > 1, what else is verified once the leader has its evaluations: none; incumbent (the GP's
+    #: noisy incumbent, the evaluated architecture with the highest posterior mean, while it has fewer than
+    #: `replicate`); challenger (LUCB: the evaluated architecture with fewer whose upper bound mu + 1.96 sd is
+    #: highest, if it reaches the leader's mean observation), so a good one with an unlucky first seed is re-tried.
+    replicate_also: Literal["none", "incumbent", "challenger"] = "none"
     #: Evaluations before replication starts (0: right after the initial design): explore first, verify later.
     replicate_after: int = 0
     #: Hyperparameter priors of the GP, e.g. {lengthscale: [loc, scale], noise: [loc, scale]} (log-normal (loc, scale)
@@ -120,8 +132,19 @@ class BOConfig:
         from pyronas.bo.gp import KERNELS  # pyro's GP module, only when a BO section is built
 
         KERNELS.get(self.kernel, "bo.kernel")
+        from pyronas.bo.encodings import ENCODINGS
+
+        if self.encoding not in ENCODINGS:
+            raise ConfigError(f"bo.encoding: unknown {self.encoding!r}; known: {', '.join(ENCODINGS)}")
+        if self.kernel == "hamming" and self.encoding != "onehot":
+            raise ConfigError(f"bo.kernel: hamming counts edges whose one-hot op differs, so it needs encoding: "
+                              f"onehot (got {self.encoding!r}); use kernel: matern52 or se with path encodings")
         if min(self.batch_size, self.budget, self.n_init, self.refit_every) < 1:
             raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")
+        if self.replicate_also not in ("none", "incumbent", "challenger"):
+            raise ConfigError(f"bo.replicate_also: unknown {self.replicate_also!r}; known: none, incumbent, challenger")
+        if self.ts_shortlist < 1:
+            raise ConfigError(f"bo.ts_shortlist: must be >= 1 (got {self.ts_shortlist})")
         if self.replicate_after < 0:
             raise ConfigError(f"bo.replicate_after: must be >= 0 (got {self.replicate_after})")
         if self.replicate < 1:

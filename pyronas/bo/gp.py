@@ -294,19 +294,38 @@ def fit_nuts(
 class GPPosterior:
     """GP posterior under fixed hyperparameters, over inputs ``X`` and standardised observations ``y``."""
 
+    #: Jitter added to the kernel matrix's diagonal, escalated in turn when the Cholesky factorisation fails (two
+    #: evaluated cells with one encoding, e.g. a re-query or two cells with the same paths, and a tiny MAP noise).
+    JITTERS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
+
     def __init__(self, X: torch.Tensor, y: torch.Tensor, hypers: GPHypers, kernel: str = "matern52"):
         self.X, self.y, self.hypers, self.kernel = X, y, hypers, kernel
-        self.gpr = make_gpr(X, y, hypers, kernel)
+        self.jitter = self.JITTERS[0]
+        self.gpr = make_gpr(X, y, hypers, kernel, self.jitter)
+
+    def _safe(self, fn):
+        """``fn(gpr)``, retried with the next larger jitter while the kernel matrix is not positive definite."""
+        while True:
+            try:
+                return fn(self.gpr)
+            except torch.linalg.LinAlgError:
+                larger = [j for j in self.JITTERS if j > self.jitter]
+                if not larger:
+                    raise
+                self.jitter = larger[0]
+                logger.debug("GP posterior: Cholesky failed, jitter raised to %g", self.jitter)
+                self.gpr = make_gpr(self.X, self.y, self.hypers, self.kernel, self.jitter)
 
     @torch.no_grad()
     @_local_params
     def predict(self, Xnew: torch.Tensor, full_cov: bool = False, noiseless: bool = True, chunk: int = 4096):
         """Posterior mean and variance (or covariance) of the latent ``f`` (plus noise if not ``noiseless``)."""
         if full_cov:
-            return self.gpr(Xnew, full_cov=True, noiseless=noiseless)
+            return self._safe(lambda gpr: gpr(Xnew, full_cov=True, noiseless=noiseless))
         mus, vs = [], []
         for start in range(0, Xnew.shape[0], chunk):
-            mu, var = self.gpr(Xnew[start : start + chunk], full_cov=False, noiseless=noiseless)
+            rows = Xnew[start : start + chunk]
+            mu, var = self._safe(lambda gpr, rows=rows: gpr(rows, full_cov=False, noiseless=noiseless))
             mus.append(mu)
             vs.append(var.clamp_min(0.0))
         return torch.cat(mus), torch.cat(vs)
@@ -325,7 +344,7 @@ class GPPosterior:
     @_local_params
     def sample_fantasies(self, Xp: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Joint draws ``[n, len(Xp)]`` of noisy outcomes at pending points from the posterior predictive."""
-        mu, cov = self.gpr(Xp, full_cov=True, noiseless=False)
+        mu, cov = self._safe(lambda gpr: gpr(Xp, full_cov=True, noiseless=False))
         eye = torch.eye(Xp.shape[0], dtype=cov.dtype)
         L = torch.linalg.cholesky(cov + 1e-8 * eye)
         eps = torch.randn(n, Xp.shape[0], generator=generator, dtype=cov.dtype)

@@ -42,6 +42,7 @@ from pyronas.bo.candidates import (
     row_of,
 )
 from pyronas.bo.config import BOConfig
+from pyronas.bo.encodings import check_encoding, encoder
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
 from pyronas.bo.leader import cell_means, leader, running_leaders
 from pyronas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
@@ -92,7 +93,8 @@ class BayesOpt:
         self._fits = 0
         self._enumerable = can_enumerate(space, cfg.exhaustive_max)
         self._all_idx = enumerate_op_indices(space) if self._enumerable else None
-        self._all_X = encode_op_indices(space, self._all_idx) if self._enumerable else None
+        self._encode = encoder(space, cfg.encoding)  # one-hot rows -> the GP's inputs (bo.encoding)
+        self._all_X = self._encode(encode_op_indices(space, self._all_idx)) if self._enumerable else None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._load()
@@ -147,7 +149,7 @@ class BayesOpt:
 
     # ---------------------------------------------------------------- model
     def _data(self) -> tuple[torch.Tensor, torch.Tensor, Standardizer]:
-        X = torch.stack([self.space.encode(Genotype.from_dict(ev.genotype)) for ev in self.evaluations])
+        X = self._encode(torch.stack([self.space.encode(Genotype.from_dict(ev.genotype)) for ev in self.evaluations]))
         y = torch.tensor([ev.value for ev in self.evaluations], dtype=torch.get_default_dtype())
         st = Standardizer.fit(y)
         return X, st(y), st
@@ -167,13 +169,14 @@ class BayesOpt:
             inits = [None] if self._hypers is None else [self._hypers] + ([None] if cfg.map_restart else [])
             fits = [fit_map(X, y, priors, cfg.kernel, init, cfg.map_steps, cfg.map_lr, cfg.map_optimizer)
                     for init in inits]
-            if not math.isfinite(min(f[1] for f in fits)):  # every fit ended on a non-positive-definite kernel
-                if None not in inits:
-                    fits.append(fit_map(X, y, priors, cfg.kernel, None, cfg.map_steps, cfg.map_lr,
-                                                  cfg.map_optimizer))
-                if self._hypers is not None:
-                    fits.append(fit_map(X, y, priors, cfg.kernel, self._hypers, 0, cfg.map_lr, "adam"))
-            self._hypers = min(fits, key=lambda f: f[1])[0]
+            finite = [f for f in fits if math.isfinite(f[1])]
+            if not finite:  # every fit ended on a non-positive-definite kernel (or a probe outside the priors)
+                retry = [] if None in inits else [fit_map(X, y, priors, cfg.kernel, None, cfg.map_steps, cfg.map_lr,
+                                                          cfg.map_optimizer)]
+                # else the starting point itself, unoptimised: the last MAP, or the priors' medians at the first fit
+                start = fit_map(X, y, priors, cfg.kernel, self._hypers, 0, cfg.map_lr, "adam")
+                finite = [f for f in retry + [start] if math.isfinite(f[1])] or [start]
+            self._hypers = min(finite, key=lambda f: f[1])[0]
             hypers = [self._hypers]
         self._fits += 1
         return X, y, st, hypers
@@ -188,6 +191,39 @@ class BayesOpt:
         ev = self.evaluations[i]
         return {"n": len(self.evaluations), "arch": ev.arch, "posterior_mean": float(st.inverse(mu[i])),
                 "observed": self.cell_means()[ev.arch][0]}
+
+    def _second_check(self, X, y, st, hypers, pending: Sequence[Genotype] = ()) -> Genotype | None:
+        """The evaluated architecture to verify next besides the leader (``bo.replicate_also``), or None.
+
+        ``incumbent``: the GP's noisy incumbent, while it has fewer than ``replicate`` evaluations. ``challenger``
+        (the LUCB rule of best-arm identification, Kalyanakrishnan et al. 2012, with the leader's mean observation
+        as its lower bound): among the other evaluated architectures with fewer than ``replicate`` evaluations,
+        the one with the highest upper bound ``mu + 1.96 sigma`` of the latent value, if that bound reaches the
+        leader's mean observation -- one unlucky seed can no longer hide a cell the GP still rates as a contender.
+        """
+        cfg, means = self.cfg, self.cell_means()
+
+        def count(arch: str) -> int:
+            return means[arch][1] + sum(key(p) == arch for p in pending)
+
+        if cfg.replicate_also == "incumbent":
+            target = self.incumbents[-1]["arch"]
+            if count(target) >= cfg.replicate:
+                return None
+        else:
+            lead = leader(means)
+            preds = [GPPosterior(X, y, h, cfg.kernel).predict(X) for h in hypers]
+            mu = torch.stack([m for m, _ in preds]).mean(0)
+            sd = torch.stack([v for _, v in preds]).mean(0).sqrt()
+            open_ = torch.tensor([ev.arch != lead and count(ev.arch) < cfg.replicate for ev in self.evaluations])
+            if not bool(open_.any()):
+                return None
+            ucb = torch.where(open_, mu + 1.96 * sd, torch.tensor(-float("inf")))
+            i = int(ucb.argmax())
+            if float(ucb[i]) < float(st(torch.tensor(means[lead][0]))):
+                return None
+            target = self.evaluations[i].arch
+        return Genotype.from_dict(next(ev for ev in self.evaluations if ev.arch == target).genotype)
 
     # ---------------------------------------------------------------- proposals
     def _candidates(
@@ -204,7 +240,7 @@ class BayesOpt:
         parents = [Genotype.from_dict(self.evaluations[i].genotype) for i in self._top_indices()]
         cands = [c for c in candidate_genotypes(self.space, parents, self.cfg.n_random, self.cfg.n_mutations, g)
                  if key(c) not in seen]
-        return cands, torch.empty(0), torch.stack([self.space.encode(c) for c in cands])
+        return cands, torch.empty(0), self._encode(torch.stack([self.space.encode(c) for c in cands]))
 
     def _top_indices(self) -> list[int]:
         """First evaluation of each of the ``mutate_top`` architectures with the best mean observation."""
@@ -218,7 +254,8 @@ class BayesOpt:
         """The next batch of architectures to evaluate; ``pending`` are architectures being evaluated
         elsewhere (asynchronous BO, ``pyronas.sweep.run_bo_async``): never proposed again, and their outcomes
         fantasised like the batch's own earlier picks. With ``replicate > 1`` the batch is the leader alone while
-        it (with its pending copies) has fewer than ``replicate`` evaluations."""
+        it (with its pending copies) has fewer than ``replicate`` evaluations; then, with ``replicate_also``, the
+        architecture ``_second_check`` names."""
         cfg = self.cfg
         g = torch.Generator().manual_seed(self._iteration_seed())
         n_left = cfg.budget - len(self.evaluations) - len(pending)
@@ -235,8 +272,12 @@ class BayesOpt:
             return self._random_new(q, g, pending)
         X, y, st, hypers = self.fit()
         self.incumbents.append(self._incumbent(X, y, st, hypers))
+        if cfg.replicate_also != "none" and cfg.replicate > 1 and len(self.evaluations) >= cfg.replicate_after:
+            target = self._second_check(X, y, st, hypers, pending)
+            if target is not None:
+                return [target]
         cands, idx, Xc = self._candidates(g, pending)
-        X_out = torch.stack([self.space.encode(p) for p in pending]) if pending else None
+        X_out = self._encode(torch.stack([self.space.encode(p) for p in pending])) if pending else None
         if Xc.shape[0] == 0:
             raise ValueError(f"bo.budget: every candidate architecture of {self.space.name!r} is already evaluated")
         q = min(q, Xc.shape[0])
@@ -248,7 +289,7 @@ class BayesOpt:
             parts = [p for p in (X_out, Xc[chosen] if chosen else None) if p is not None]
             a = integrated_acquisition(X, y, hypers, Xc, cfg.acquisition, kernel=cfg.kernel, xi=xi, kappa=kappa,
                                        pending=torch.cat(parts) if parts else None, n_fantasies=cfg.n_fantasies,
-                                       generator=g)
+                                       generator=g, shortlist=cfg.ts_shortlist)
             if chosen:
                 a[chosen] = -float("inf")
             chosen.append(int(a.argmax()))
@@ -312,29 +353,6 @@ class BayesOpt:
         return genotype
 
 
-def build_objective(cfg) -> Callable[[Genotype], float]:
-    """The objective named by ``cfg.bo.objective`` (``cfg`` is a ``pyronas.config.Config``)."""
-    from pyronas.bo.targets import SyntheticObjective, TableObjective, TrainObjective
-
-    space, o = get_space(cfg.space), cfg.bo.objective
-    if o.kind == "synthetic":
-        return SyntheticObjective(space, o.synthetic_seed, noise=o.synthetic_noise)
-    if o.kind == "table":
-        if not o.table:
-            raise ValueError("bo.objective.table: a table file is required for kind 'table'")
-        return TableObjective(o.table, o.column)
-    from pyronas.data.datasets import bilevel_split, load_dataset
-
-    d = cfg.data
-    ds = load_dataset(d.name, d.root, train=True, download=d.download, image_size=d.image_size)
-    w_idx, a_idx = bilevel_split(len(ds), d.portion, d.split, cfg.seed)
-    w_idx, a_idx = w_idx[: o.n_train], a_idx[: o.n_val]
-    data = (ds.x[w_idx], ds.y[w_idx], ds.x[a_idx], ds.y[a_idx])
-    return TrainObjective(space, data, C=o.C, layers=o.layers, steps=o.steps, batch_size=o.batch_size, lr=o.lr,
-                          momentum=o.momentum, weight_decay=o.weight_decay, eval_batch_size=d.eval_batch_size,
-                          seed=cfg.seed, device=cfg.device)
-
-
 def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
     """``pyronas bo``: run (or, with ``resume``, continue) BO-NAS of ``cfg`` in ``out_dir``."""
     out = Path(out_dir)
@@ -343,6 +361,9 @@ def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         cfg.save(out / "config.yaml")
+    check_encoding(get_space(cfg.space), cfg.bo.encoding)  # before build_objective reads any data
+    from pyronas.bo.targets import build_objective
+
     bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out,
                   tensorboard=cfg.output.tensorboard)
     return bo.run()

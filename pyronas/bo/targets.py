@@ -6,6 +6,8 @@
 - ``SyntheticObjective``: additive + pairwise-interaction scores over the per-edge operations of an
   ``all_edges`` space, with its optimum known by enumeration (for tests and comparisons).
 
+``build_objective(cfg)`` builds the one a config's ``bo.objective`` names.
+
 Pure torch (no Pyro).
 """
 
@@ -15,13 +17,14 @@ import csv
 import json
 import logging
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from pyronas.bo.candidates import enumerate_op_indices, key
-from pyronas.nn.spaces import Genotype, SearchSpace
+from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 
 logger = logging.getLogger(__name__)
 
@@ -171,3 +174,24 @@ class TrainObjective:
                 logits = net(x_va[s : s + self.eval_batch_size].to(self.device))
                 correct += int((logits.argmax(1).cpu() == y_va[s : s + self.eval_batch_size]).sum())
         return correct / x_va.shape[0]
+
+
+def build_objective(cfg) -> Callable[[Genotype], float]:
+    """The objective named by ``cfg.bo.objective`` (``cfg`` is a ``pyronas.config.Config``)."""
+    space, o = get_space(cfg.space), cfg.bo.objective
+    if o.kind == "synthetic":
+        return SyntheticObjective(space, o.synthetic_seed, noise=o.synthetic_noise)
+    if o.kind == "table":
+        if not o.table:
+            raise ValueError("bo.objective.table: a table file is required for kind 'table'")
+        return TableObjective(o.table, o.column)
+    from pyronas.data.datasets import bilevel_split, load_dataset
+
+    d = cfg.data
+    ds = load_dataset(d.name, d.root, train=True, download=d.download, image_size=d.image_size)
+    w_idx, a_idx = bilevel_split(len(ds), d.portion, d.split, cfg.seed)
+    w_idx, a_idx = w_idx[: o.n_train], a_idx[: o.n_val]
+    data = (ds.x[w_idx], ds.y[w_idx], ds.x[a_idx], ds.y[a_idx])
+    return TrainObjective(space, data, C=o.C, layers=o.layers, steps=o.steps, batch_size=o.batch_size, lr=o.lr,
+                          momentum=o.momentum, weight_decay=o.weight_decay, eval_batch_size=d.eval_batch_size,
+                          seed=cfg.seed, device=cfg.device)

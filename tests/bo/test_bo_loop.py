@@ -146,6 +146,7 @@ def test_table_objective_and_large_space_candidates(tmp_path):
         {"acquisition": "pi", "xi": 0.1, "xi_schedule": "decreasing", "kernel": "se"},
         {"acquisition": "ei", "hypers": "nuts", "nuts_samples": 3, "nuts_warmup": 6, "nuts_thin": 1,
          "nuts_max_tree_depth": 3, "batch_size": 2, "n_fantasies": 3},
+        {"acquisition": "ts", "kernel": "hamming", "batch_size": 2, "ts_shortlist": 50},
     ],
 )
 def test_acquisitions_and_integrated_nuts_propose_new_architectures(overrides):

@@ -73,3 +73,38 @@ def _evaluation(genotype, index):
     from pyronas.bo.loop import Evaluation
 
     return Evaluation(index, key(genotype), genotype.to_dict(), 0.5, 0.0, 0.0)
+
+
+def _evaluated(values: dict[tuple[int, ...], list[float]], also: str) -> BayesOpt:
+    """A BayesOpt whose evaluations are ``values`` (op tuple -> observed values), in order, replicate 3."""
+    from pyronas.bo.candidates import decode_op_indices
+    from pyronas.bo.loop import Evaluation
+
+    bo = BayesOpt(NB201, lambda g: 0.0, BOConfig(budget=99, n_init=2, replicate=3, replicate_also=also,
+                                                 kernel="hamming", map_steps=20), seed=0)
+    for ops, vs in values.items():
+        genotype = decode_op_indices(NB201, torch.tensor(ops))
+        for v in vs:
+            bo.evaluations.append(Evaluation(len(bo.evaluations), key(genotype), genotype.to_dict(), v, 0.0, 0.0))
+    return bo
+
+
+def test_replicate_also_verifies_the_incumbent_or_an_lucb_challenger():
+    g = torch.Generator().manual_seed(0)
+    low = {tuple(torch.randint(5, (6,), generator=g).tolist()): [float(v)] for v in 0.1 * torch.randn(12, generator=g)}
+    lead, close, poor = (3, 3, 3, 3, 3, 3), (3, 3, 3, 3, 3, 2), (0, 0, 0, 0, 0, 1)
+    values = {lead: [1.15, 0.85, 1.0], close: [0.95], poor: [0.0], **low}  # seed noise ~0.1, as the leader shows
+    bo = _evaluated(values, "challenger")
+    X, y, st, hypers = bo.fit()
+    target = bo._second_check(X, y, st, hypers)
+    assert target is not None and key(target) == bo.evaluations[3].arch  # `close`: its bound reaches the leader
+    assert bo._second_check(X, y, st, hypers, pending=[target, target]) is None  # 1 + 2 pending = 3: verified
+    values[close] = [0.0]  # no contender left: nothing to verify
+    bo = _evaluated(values, "challenger")
+    assert bo._second_check(*bo.fit()) is None
+    bo = _evaluated(values, "incumbent")
+    X, y, st, hypers = bo.fit()
+    bo.incumbents.append(bo._incumbent(X, y, st, hypers))
+    assert bo.incumbents[-1]["arch"] == bo.evaluations[0].arch and bo._second_check(X, y, st, hypers) is None
+    with pytest.raises(ConfigError, match="bo.replicate_also"):
+        BOConfig(replicate_also="all")
