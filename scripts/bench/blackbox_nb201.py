@@ -175,6 +175,26 @@ def report(results: list[dict], png: str | None, png_methods: list[str] | None =
     return "\n".join(lines)
 
 
+def write_summary(results: list[dict], path: str, methods: list[str] | None = None) -> int:
+    """One CSV row per run (of ``methods``, all when None): the best-so-far value at each checkpoint, whether the
+    optimum was the leader by the last one, the re-queries and the wall time -- enough to recompute the tables'
+    means, intervals and paired tests without the full traces. Returns the number of rows."""
+    import csv
+
+    fields = ["method", "dataset", "seed", *(f"best_{k}" for k in CHECKPOINTS), "optimum_leader", "requeries",
+              "wall_s"]
+    rows = [r for r in results if methods is None or r["method"] in methods]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(fields)
+        for r in sorted(rows, key=lambda r: (r["dataset"], r["method"], r["seed"])):
+            curve = r["best_so_far"]
+            w.writerow([r["method"], r["dataset"], r["seed"], *(f"{curve[k - 1]:.4f}" for k in CHECKPOINTS),
+                        int(abs(curve[-1] - r["optimum"]) < 1e-9), len(r["rows"]) - len(set(r["rows"])),
+                        f"{r['wall_s']:.2f}"])
+    return len(rows)
+
+
 def paired_tests(results: list[dict], pairs: list[str]) -> str:
     """Markdown lines of paired tests (same dataset and seeds) of ``A:B`` method pairs on the best-so-far value at
     100 and 150 queries: mean difference A - B, Wilcoxon signed-rank and sign-flip permutation p-values."""
@@ -210,12 +230,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--png", default=None)
     p.add_argument("--png-methods", default="", help="with --png: plot only these methods (comma-separated)")
     p.add_argument("--pairs", default="", help="with --report: paired tests of methods A:B[,C:D] on the same seeds")
+    p.add_argument("--summary", default=None, help="with --report: also write one CSV row per run (checkpoints only)")
     args = p.parse_args(argv)
     out = Path(args.out)
     if args.report:
         print(report(load_results(out), args.png, [m for m in args.png_methods.split(",") if m]))
         if args.pairs:
             print("\n" + paired_tests(load_results(out), args.pairs.split(",")))
+        if args.summary:
+            methods = [m for m in args.png_methods.split(",") if m] or None
+            print(f"\n{write_summary(load_results(out), args.summary, methods)} runs written to {args.summary}")
         return
     torch.set_num_threads(1)
     out.parent.mkdir(parents=True, exist_ok=True)

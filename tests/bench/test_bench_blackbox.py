@@ -206,3 +206,23 @@ def test_bayesian_optimisation_replicates_the_leader_with_unused_seeds(table, on
         seen = [v for r, v in zip(trace.rows, trace.observed, strict=True) if r == row]
         seeds = [int(np.flatnonzero(table.val_acc[row] == v)[0]) for v in seen]
         assert len(set(seeds[:3])) == len(seeds[:3])  # each re-query sees a seed not observed before
+
+
+def test_summary_csv_keeps_the_checkpoints_the_optimum_and_the_requeries(tmp_path):
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "blackbox_nb201.py"
+    spec = importlib.util.spec_from_file_location("blackbox_script", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    curve = [90.0 + 0.01 * t for t in range(150)]
+    runs = [{"method": "bo-x", "dataset": "cifar10", "seed": s, "rows": [1, 2, 1] + list(range(3, 150)),
+             "best_so_far": curve if s else curve[:-1] + [91.6], "optimum": 91.6, "wall_s": 3.0} for s in (1, 0)]
+    out = tmp_path / "s.csv"
+    assert mod.write_summary(runs + [dict(runs[0], method="other")], str(out), ["bo-x"]) == 2
+    rows = list(csv.DictReader(out.open()))
+    assert [r["seed"] for r in rows] == ["0", "1"]  # sorted by method, dataset, seed
+    assert float(rows[1]["best_100"]) == pytest.approx(curve[99]) and float(rows[1]["best_150"]) == pytest.approx(91.49)
+    assert rows[0]["optimum_leader"] == "1" and rows[1]["optimum_leader"] == "0" and rows[0]["requeries"] == "1"
