@@ -28,7 +28,8 @@ from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
 # Method names: random, re, ls (local search),
-# bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip][-log][-rep|-repK][-inc|-chal][-afterK][-initK][-refitK]
+# bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip][-log][-rep|-repK][-inc|-chal][-exact]
+#   [-afterK][-initK][-refitK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K).
 # GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal
 # with 50 L-BFGS iterations (the GP is conditioned on all data at every proposal).
@@ -64,6 +65,8 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
             settings.update(replicate_also="incumbent")
         if "chal" in variants:  # with -rep: also verify the LUCB challenger (bo.replicate_also)
             settings.update(replicate_also="challenger")
+        if "exact" in variants:  # diagnostic: a query observes the seed-mean accuracy (no seed noise)
+            settings.update(noise_free=True)
         if "log" in variants:  # the GP models -log(100 - accuracy) (bb.bayesian_optimisation)
             settings.update(log_error=True)
         for v in variants:  # re-evaluate the leader (another seed) until it has K observations (bo.replicate)
@@ -80,11 +83,11 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
         numbered = ("rep", "after", "init", "refit")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
-        unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "inc", "chal"}
+        unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "inc", "chal", "exact"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
-                             "known: full, nuts, hamming, paths, pathsnoskip, log, rep, inc, chal, rep<K>, after<K>, "
-                             "init<K>, refit<K>")
+                             "known: full, nuts, hamming, paths, pathsnoskip, log, rep, inc, chal, exact, rep<K>, "
+                             "after<K>, init<K>, refit<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

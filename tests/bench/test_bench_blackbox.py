@@ -226,3 +226,10 @@ def test_summary_csv_keeps_the_checkpoints_the_optimum_and_the_requeries(tmp_pat
     assert [r["seed"] for r in rows] == ["0", "1"]  # sorted by method, dataset, seed
     assert float(rows[1]["best_100"]) == pytest.approx(curve[99]) and float(rows[1]["best_150"]) == pytest.approx(91.49)
     assert rows[0]["optimum_leader"] == "1" and rows[1]["optimum_leader"] == "0" and rows[0]["requeries"] == "1"
+
+
+def test_noise_free_diagnostic_observes_the_seed_mean(table, one_thread):
+    trace = bb.bayesian_optimisation(table, 6, seed=0, n_init=4, map_restart=False, map_steps=10, noise_free=True)
+    assert trace.observed == pytest.approx([float(table.mean[r]) for r in trace.rows])
+    noisy = bb.bayesian_optimisation(table, 6, seed=0, n_init=4, map_restart=False, map_steps=10)
+    assert any(v not in table.mean for v in noisy.observed)  # one seed's value, not the mean
