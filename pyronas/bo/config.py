@@ -99,6 +99,10 @@ class BOConfig:
     #: Score every architecture of the space when it has at most this many (NAS-Bench-201: 15,625); otherwise a
     #: candidate pool.
     exhaustive_max: int = 20000
+    #: 0: maximise the acquisition over every candidate; k >= 1: only over architectures within k edges of the
+    #: `mutate_top` best evaluated ones (the incumbent-mutating acquisition optimiser of BANANAS; enumerable spaces),
+    #: all candidates again when none is left there.
+    local_radius: int = 0
     #: Random architectures in the candidate pool (spaces too large to enumerate).
     n_random: int = 2000
     #: Mutants of the best architectures added to the candidate pool.
@@ -143,6 +147,8 @@ class BOConfig:
             raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")
         if self.replicate_also not in ("none", "incumbent", "challenger"):
             raise ConfigError(f"bo.replicate_also: unknown {self.replicate_also!r}; known: none, incumbent, challenger")
+        if self.local_radius < 0:
+            raise ConfigError(f"bo.local_radius: must be >= 0 (got {self.local_radius})")
         if self.ts_shortlist < 1:
             raise ConfigError(f"bo.ts_shortlist: must be >= 1 (got {self.ts_shortlist})")
         if self.replicate_after < 0:

@@ -45,6 +45,7 @@ from pyronas.bo.config import BOConfig
 from pyronas.bo.encodings import check_encoding, encoder
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
 from pyronas.bo.leader import cell_means, leader, running_leaders
+from pyronas.errors import ConfigError
 from pyronas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 
@@ -92,6 +93,10 @@ class BayesOpt:
         self._hypers: GPHypers | None = None
         self._fits = 0
         self._enumerable = can_enumerate(space, cfg.exhaustive_max)
+        if cfg.local_radius > 0 and not self._enumerable:
+            raise ConfigError(f"bo.local_radius: needs a space whose architectures can be enumerated (at most "
+                              f"bo.exhaustive_max = {cfg.exhaustive_max}); {space.name!r} has {space.size()}. "
+                              "Set local_radius: 0 (its candidate pool already mutates the best)")
         self._all_idx = enumerate_op_indices(space) if self._enumerable else None
         self._encode = encoder(space, cfg.encoding)  # one-hot rows -> the GP's inputs (bo.encoding)
         self._all_X = self._encode(encode_op_indices(space, self._all_idx)) if self._enumerable else None
@@ -235,6 +240,12 @@ class BayesOpt:
             keep = torch.ones(self._all_idx.shape[0], dtype=torch.bool)
             for genotype in [Genotype.from_dict(ev.genotype) for ev in self.evaluations] + list(pending):
                 keep[row_of(self.space, genotype)] = False
+            if self.cfg.local_radius > 0:  # only near the best: the incumbent-mutating optimiser of BANANAS
+                top = self._all_idx[[row_of(self.space, Genotype.from_dict(self.evaluations[i].genotype))
+                                     for i in self._top_indices()]]
+                near = (self._all_idx[:, None, :] != top[None]).sum(-1).min(1).values <= self.cfg.local_radius
+                if bool((keep & near).any()):
+                    keep &= near
             return None, self._all_idx[keep], self._all_X[keep]
         seen = {ev.arch for ev in self.evaluations} | {key(p) for p in pending}
         parents = [Genotype.from_dict(self.evaluations[i].genotype) for i in self._top_indices()]

@@ -29,7 +29,7 @@ from pyronas.bench.nb201 import load_table
 
 # Method names: random, re, ls (local search),
 # bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip][-log][-rep|-repK][-inc|-chal][-exact]
-#   [-afterK][-initK][-refitK]
+#   [-afterK][-initK][-refitK][-localK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K).
 # GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal
 # with 50 L-BFGS iterations (the GP is conditioned on all data at every proposal).
@@ -76,18 +76,20 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
                 settings.update(replicate=int(v[3:]))
             elif v.startswith("after") and v[5:].isdigit():  # replication starts after K queries (default 0)
                 settings.update(replicate_after=int(v[5:]))
+            elif v.startswith("local") and v[5:].isdigit():  # EI maximised within K edges of the 10 best cells
+                settings.update(local_radius=int(v[5:]))
             elif v.startswith("init") and v[4:].isdigit():  # initial random design of K cells (default 10)
                 settings.update(n_init=int(v[4:]))
             elif v.startswith("refit") and v[5:].isdigit():  # MAP hypers re-fitted every K-th proposal (default 10)
                 settings.update(refit_every=int(v[5:]))
-        numbered = ("rep", "after", "init", "refit")
+        numbered = ("rep", "after", "init", "refit", "local")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
         unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "inc", "chal", "exact"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
                              "known: full, nuts, hamming, paths, pathsnoskip, log, rep, inc, chal, exact, rep<K>, "
-                             "after<K>, init<K>, refit<K>")
+                             "after<K>, init<K>, refit<K>, local<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

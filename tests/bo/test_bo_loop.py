@@ -16,7 +16,8 @@ from pyronas.bo.candidates import (
 )
 from pyronas.bo.loop import BayesOpt, BOConfig
 from pyronas.bo.targets import SyntheticObjective, TableObjective
-from pyronas.nn.spaces import get_space
+from pyronas.errors import ConfigError
+from pyronas.nn.spaces import Genotype, get_space
 
 NB201 = get_space("nb201")
 
@@ -157,3 +158,22 @@ def test_acquisitions_and_integrated_nuts_propose_new_architectures(overrides):
     archs = [e.arch for e in bo.evaluations]
     assert len(archs) == 8 and len(set(archs)) == 8
     assert bo.incumbents and bo.incumbents[-1]["arch"] in archs
+
+
+def test_local_radius_keeps_the_acquisition_near_the_best_cells():
+    obj = SyntheticObjective(NB201, seed=0)
+    bo = BayesOpt(NB201, obj, BOConfig(budget=12, n_init=8, local_radius=1, mutate_top=2, map_steps=10), seed=0)
+    while len(bo.evaluations) < 8:
+        bo.step()
+    _, idx, Xc = bo._candidates(torch.Generator().manual_seed(0))
+    top = bo._all_idx[[row_of(NB201, Genotype.from_dict(bo.evaluations[i].genotype)) for i in bo._top_indices()]]
+    dist = (idx[:, None, :] != top[None]).sum(-1).min(1).values
+    assert len(top) == 2 and set(dist.tolist()) == {1}  # evaluated cells (distance 0) excluded
+    assert idx.shape[0] == Xc.shape[0] <= 2 * 6 * 4  # at most the two one-edge neighbourhoods
+    (proposal,) = bo.propose()
+    assert min(sum(a != b for a, b in zip(row, top_row, strict=True)) for top_row in top.tolist()
+               for row in [bo._all_idx[row_of(NB201, proposal)].tolist()]) == 1
+    with pytest.raises(ConfigError, match="bo.local_radius"):
+        BOConfig(local_radius=-1)
+    with pytest.raises(ConfigError, match="bo.local_radius: needs a space whose architectures can be enumerated"):
+        BayesOpt(get_space("darts"), obj, BOConfig(local_radius=1), seed=0)
