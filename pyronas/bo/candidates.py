@@ -42,6 +42,11 @@ def row_of(space: SearchSpace, genotype: Genotype) -> int:
     return row
 
 
+def within(idx: torch.Tensor, centres: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mask of the rows of op indices ``idx`` within ``radius`` edges (Hamming distance) of a row of ``centres``."""
+    return (idx[:, None, :] != centres[None]).sum(-1).min(1).values <= radius
+
+
 def encode_op_indices(space: SearchSpace, idx: torch.Tensor) -> torch.Tensor:
     """One-hot encodings ``[N, kinds * edges * ops]`` (same layout as ``SearchSpace.encode``)."""
     return F.one_hot(idx, space.num_ops).flatten(1).to(torch.get_default_dtype())

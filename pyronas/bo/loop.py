@@ -11,8 +11,9 @@ is the state, and every iteration's randomness is seeded by ``(seed, number of e
 Replication (``replicate = k > 1``, "verify before you trust"): after the initial design, while the leader (the
 evaluated architecture with the best mean observation) has fewer than ``k`` evaluations, the loop re-evaluates
 the leader instead of maximising the acquisition; the GP is conditioned on every evaluation, repeats included
-(its noise term absorbs them). An architecture's observed value is the mean of its evaluations throughout
-(best observed, the incumbent's ``observed``, the random-acquisition result).
+(its noise term absorbs them); ``replicate_also`` verifies one more architecture (``pyronas.bo.verify``). An
+architecture's observed value is the mean of its evaluations throughout (best observed, the incumbent's
+``observed``, the random-acquisition result). What the kernel sees of a cell: ``pyronas.bo.encodings``.
 
 Outputs: ``evaluations.jsonl`` (index, arch, genotype, value, time, wall), ``trajectory.json`` (per
 evaluation: best observed value; per fitted model: the noisy incumbent = evaluated point with the highest
@@ -40,11 +41,13 @@ from pyronas.bo.candidates import (
     enumerate_op_indices,
     key,
     row_of,
+    within,
 )
 from pyronas.bo.config import BOConfig
 from pyronas.bo.encodings import check_encoding, encoder
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
 from pyronas.bo.leader import cell_means, leader, running_leaders
+from pyronas.bo.verify import challenger, incumbent_to_verify, leader_to_verify
 from pyronas.errors import ConfigError
 from pyronas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
@@ -197,38 +200,19 @@ class BayesOpt:
         return {"n": len(self.evaluations), "arch": ev.arch, "posterior_mean": float(st.inverse(mu[i])),
                 "observed": self.cell_means()[ev.arch][0]}
 
-    def _second_check(self, X, y, st, hypers, pending: Sequence[Genotype] = ()) -> Genotype | None:
-        """The evaluated architecture to verify next besides the leader (``bo.replicate_also``), or None.
-
-        ``incumbent``: the GP's noisy incumbent, while it has fewer than ``replicate`` evaluations. ``challenger``
-        (the LUCB rule of best-arm identification, Kalyanakrishnan et al. 2012, with the leader's mean observation
-        as its lower bound): among the other evaluated architectures with fewer than ``replicate`` evaluations,
-        the one with the highest upper bound ``mu + 1.96 sigma`` of the latent value, if that bound reaches the
-        leader's mean observation -- one unlucky seed can no longer hide a cell the GP still rates as a contender.
-        """
+    def _second_check(self, X, y, st, hypers, pending: Sequence[str] = ()) -> str | None:
+        """The evaluated architecture to verify besides the leader (``bo.replicate_also``; ``pyronas.bo.verify``)."""
         cfg, means = self.cfg, self.cell_means()
-
-        def count(arch: str) -> int:
-            return means[arch][1] + sum(key(p) == arch for p in pending)
-
         if cfg.replicate_also == "incumbent":
-            target = self.incumbents[-1]["arch"]
-            if count(target) >= cfg.replicate:
-                return None
-        else:
-            lead = leader(means)
-            preds = [GPPosterior(X, y, h, cfg.kernel).predict(X) for h in hypers]
-            mu = torch.stack([m for m, _ in preds]).mean(0)
-            sd = torch.stack([v for _, v in preds]).mean(0).sqrt()
-            open_ = torch.tensor([ev.arch != lead and count(ev.arch) < cfg.replicate for ev in self.evaluations])
-            if not bool(open_.any()):
-                return None
-            ucb = torch.where(open_, mu + 1.96 * sd, torch.tensor(-float("inf")))
-            i = int(ucb.argmax())
-            if float(ucb[i]) < float(st(torch.tensor(means[lead][0]))):
-                return None
-            target = self.evaluations[i].arch
-        return Genotype.from_dict(next(ev for ev in self.evaluations if ev.arch == target).genotype)
+            return incumbent_to_verify(means, self.incumbents[-1]["arch"], cfg.replicate, pending)
+        preds = [GPPosterior(X, y, h, cfg.kernel).predict(X) for h in hypers]
+        mu = torch.stack([m for m, _ in preds]).mean(0)
+        sigma = torch.stack([v for _, v in preds]).mean(0).sqrt()
+        lead_value = float(st(torch.tensor(means[leader(means)][0])))
+        return challenger([ev.arch for ev in self.evaluations], mu, sigma, means, lead_value, cfg.replicate, pending)
+
+    def _genotype_of(self, arch: str) -> Genotype:
+        return Genotype.from_dict(next(ev for ev in self.evaluations if ev.arch == arch).genotype)
 
     # ---------------------------------------------------------------- proposals
     def _candidates(
@@ -241,11 +225,9 @@ class BayesOpt:
             for genotype in [Genotype.from_dict(ev.genotype) for ev in self.evaluations] + list(pending):
                 keep[row_of(self.space, genotype)] = False
             if self.cfg.local_radius > 0:  # only near the best: the incumbent-mutating optimiser of BANANAS
-                top = self._all_idx[[row_of(self.space, Genotype.from_dict(self.evaluations[i].genotype))
-                                     for i in self._top_indices()]]
-                near = (self._all_idx[:, None, :] != top[None]).sum(-1).min(1).values <= self.cfg.local_radius
-                if bool((keep & near).any()):
-                    keep &= near
+                top = [row_of(self.space, self._genotype_of(self.evaluations[i].arch)) for i in self._top_indices()]
+                near = keep & within(self._all_idx, self._all_idx[top], self.cfg.local_radius)
+                keep = near if bool(near.any()) else keep
             return None, self._all_idx[keep], self._all_X[keep]
         seen = {ev.arch for ev in self.evaluations} | {key(p) for p in pending}
         parents = [Genotype.from_dict(self.evaluations[i].genotype) for i in self._top_indices()]
@@ -271,22 +253,20 @@ class BayesOpt:
         g = torch.Generator().manual_seed(self._iteration_seed())
         n_left = cfg.budget - len(self.evaluations) - len(pending)
         q = min(cfg.batch_size, n_left)
+        pending_archs = [key(p) for p in pending]
         if len(self.evaluations) >= max(cfg.n_init, cfg.replicate_after) and cfg.replicate > 1:
-            means = self.cell_means()
-            lead = leader(means)
-            count = means[lead][1] + sum(key(p) == lead for p in pending)
-            if count < cfg.replicate:  # verify before trusting: one more evaluation of the leader
-                ev = next(ev for ev in self.evaluations if ev.arch == lead)
-                return [Genotype.from_dict(ev.genotype)]
+            lead = leader_to_verify(self.cell_means(), cfg.replicate, pending_archs)
+            if lead is not None:  # verify before trusting: one more evaluation of the leader
+                return [self._genotype_of(lead)]
         if len(self.evaluations) < cfg.n_init or cfg.acquisition == "random":
             q = min(q, cfg.n_init - len(self.evaluations)) if cfg.acquisition != "random" else q
             return self._random_new(q, g, pending)
         X, y, st, hypers = self.fit()
         self.incumbents.append(self._incumbent(X, y, st, hypers))
         if cfg.replicate_also != "none" and cfg.replicate > 1 and len(self.evaluations) >= cfg.replicate_after:
-            target = self._second_check(X, y, st, hypers, pending)
+            target = self._second_check(X, y, st, hypers, pending_archs)
             if target is not None:
-                return [target]
+                return [self._genotype_of(target)]
         cands, idx, Xc = self._candidates(g, pending)
         X_out = self._encode(torch.stack([self.space.encode(p) for p in pending])) if pending else None
         if Xc.shape[0] == 0:

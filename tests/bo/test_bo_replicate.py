@@ -97,7 +97,7 @@ def test_replicate_also_verifies_the_incumbent_or_an_lucb_challenger():
     bo = _evaluated(values, "challenger")
     X, y, st, hypers = bo.fit()
     target = bo._second_check(X, y, st, hypers)
-    assert target is not None and key(target) == bo.evaluations[3].arch  # `close`: its bound reaches the leader
+    assert target == bo.evaluations[3].arch  # `close`: its bound reaches the leader
     assert bo._second_check(X, y, st, hypers, pending=[target, target]) is None  # 1 + 2 pending = 3: verified
     values[close] = [0.0]  # no contender left: nothing to verify
     bo = _evaluated(values, "challenger")
@@ -108,3 +108,20 @@ def test_replicate_also_verifies_the_incumbent_or_an_lucb_challenger():
     assert bo.incumbents[-1]["arch"] == bo.evaluations[0].arch and bo._second_check(X, y, st, hypers) is None
     with pytest.raises(ConfigError, match="bo.replicate_also"):
         BOConfig(replicate_also="all")
+
+
+def test_verify_rules_in_closed_form():
+    from pyronas.bo.verify import UCB_Z, challenger, incumbent_to_verify, leader_to_verify
+
+    means = {"L": (1.0, 3), "a": (0.9, 1), "b": (0.5, 1), "c": (0.95, 3)}
+    assert leader_to_verify(means, 3) is None and leader_to_verify(means, 4) == "L"
+    assert leader_to_verify({"L": (1.0, 2)}, 3, pending=["L"]) is None  # a pending copy counts
+    assert incumbent_to_verify(means, "a", 3) == "a" and incumbent_to_verify(means, "c", 3) is None
+    archs = ["L", "a", "b", "c", "L", "L", "c", "c"]
+    mu = torch.tensor([1.0, 0.9, 0.5, 0.95, 1.0, 1.0, 0.95, 0.95])
+    sigma = torch.tensor([0.01, 0.06, 0.3, 0.5, 0.01, 0.01, 0.5, 0.5])
+    # a: 0.9 + 1.96 * 0.06 = 1.018; b: 0.5 + 0.588 = 1.088 (the highest open bound); c has its 3 evaluations
+    assert challenger(archs, mu, sigma, means, 1.0, 3) == "b"
+    assert challenger(archs, mu, sigma, means, 1.0, 3, pending=["b", "b"]) == "a"
+    assert challenger(archs, mu, sigma, means, 1.1, 3) is None  # no bound reaches the leader's mean
+    assert UCB_Z == pytest.approx(1.96)
