@@ -70,7 +70,7 @@ def thompson_draw(
     m, cov = post.predict(Xc[keep], full_cov=True)
     eye = torch.eye(keep.numel(), dtype=cov.dtype)
     scale = float(cov.diagonal().mean().clamp_min(1e-12))
-    for jitter in (1e-6, 1e-5, 1e-4, 1e-3, 1e-2):  # relative to the mean variance
+    for jitter in GPPosterior.JITTERS:  # the posterior's ladder, here relative to the mean variance
         L, info = torch.linalg.cholesky_ex(cov + jitter * scale * eye)
         if int(info) == 0:
             break

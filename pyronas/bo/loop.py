@@ -225,8 +225,9 @@ class BayesOpt:
             for genotype in [Genotype.from_dict(ev.genotype) for ev in self.evaluations] + list(pending):
                 keep[row_of(self.space, genotype)] = False
             if self.cfg.local_radius > 0:  # only near the best: the incumbent-mutating optimiser of BANANAS
-                top = [row_of(self.space, self._genotype_of(self.evaluations[i].arch)) for i in self._top_indices()]
-                near = keep & within(self._all_idx, self._all_idx[top], self.cfg.local_radius)
+                top = self._all_idx[[row_of(self.space, Genotype.from_dict(self.evaluations[i].genotype))
+                                     for i in self._top_indices()]]
+                near = keep & within(self._all_idx, top, self.cfg.local_radius)
                 keep = near if bool(near.any()) else keep
             return None, self._all_idx[keep], self._all_X[keep]
         seen = {ev.arch for ev in self.evaluations} | {key(p) for p in pending}
