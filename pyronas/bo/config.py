@@ -68,12 +68,16 @@ class BOConfig:
     ucb_nu: float = 1.0
     #: δ of the GP-UCB κ schedule.
     ucb_delta: float = 0.1
-    #: GP kernel on the one-hot encoding (pyronas.bo.gp.KERNELS, e.g. matern52, se).
-    kernel: str = "matern52"  # a name in pyronas.bo.gp.KERNELS
+    #: GP kernel (pyronas.bo.kernels.KERNELS): ARD matern52 or se, hamming (one-hot cells, one length scale per
+    #: edge), wl (exponentiated normalised WL kernel, with encoding: wl).
+    kernel: str = "matern52"  # a name in pyronas.bo.kernels.KERNELS
     #: What the kernel sees of a cell (pyronas.bo.encodings): the one-hot op per edge, or the path encoding of
     #: BANANAS (op sequences of input-to-output routes; paths_noskip drops skip_connect from them). Paths need a
-    #: single-input all-edges cell (NAS-Bench-201) and a kernel on real vectors (matern52, se).
-    encoding: Literal["onehot", "paths", "paths_noskip"] = "onehot"
+    #: single-input all-edges cell (NAS-Bench-201) and a kernel on real vectors (matern52, se); wl: NAS-BOWL's
+    #: Weisfeiler-Lehman features of the op-on-node graph (the same cells; kernel: wl).
+    encoding: Literal["onehot", "paths", "paths_noskip", "wl"] = "onehot"
+    #: WL iterations h of encoding: wl (labels of sub-paths of up to h + 1 ops; NAS-BOWL: 1 or 2).
+    wl_iterations: int = 1
     #: GP hyperparameters by MAP, or integrated over NUTS draws.
     hypers: Literal["map", "nuts"] = "map"
     #: Optimizer of the MAP hyperparameters.
@@ -133,7 +137,7 @@ class BOConfig:
             raise ValueError(f"bo.acquisition: unknown {self.acquisition!r}; known: {', '.join(ACQUISITIONS)}")
         if self.hypers not in ("map", "nuts"):
             raise ValueError(f"bo.hypers: unknown {self.hypers!r}; known: map, nuts")
-        from pyronas.bo.gp import KERNELS  # pyro's GP module, only when a BO section is built
+        from pyronas.bo.kernels import KERNELS  # pyro's GP module, only when a BO section is built
 
         KERNELS.get(self.kernel, "bo.kernel")
         from pyronas.bo.encodings import ENCODINGS
@@ -143,6 +147,11 @@ class BOConfig:
         if self.kernel == "hamming" and self.encoding != "onehot":
             raise ConfigError(f"bo.kernel: hamming counts edges whose one-hot op differs, so it needs encoding: "
                               f"onehot (got {self.encoding!r}); use kernel: matern52 or se with path encodings")
+        if self.kernel == "wl" and self.encoding != "wl":
+            raise ConfigError(f"bo.kernel: wl is the kernel of unit-norm WL features, so it needs encoding: wl (got "
+                              f"{self.encoding!r}); set encoding: wl, or another kernel")
+        if self.wl_iterations < 0:
+            raise ConfigError(f"bo.wl_iterations: must be >= 0 (got {self.wl_iterations})")
         if min(self.batch_size, self.budget, self.n_init, self.refit_every) < 1:
             raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")
         if self.replicate_also not in ("none", "incumbent", "challenger"):

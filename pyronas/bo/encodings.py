@@ -13,7 +13,11 @@
 - ``paths_noskip``: the same with ``skip_connect`` dropped from every sequence (an identity composes to
   nothing), so a route of two skips and a direct skip are one feature, the identity path ``()``.
 
-Path encodings need a single-input cell whose every edge is kept (``all_edges``, NAS-Bench-201-like): under top-k
+- ``wl``: the Weisfeiler-Lehman features of NAS-BOWL (``pyronas.bo.wl``): unit-norm counts of the op-on-node
+  graph's WL labels of iterations ``0..h`` (``bo.wl_iterations``), so the dot product of two rows is the normalised
+  WL kernel; for ``kernel: wl``.
+
+Path and WL encodings need a single-input cell whose every edge is kept (``all_edges``, NAS-Bench-201-like): under top-k
 derivation the routes depend on which edges are kept, which the one-hot layout does not fix.
 """
 
@@ -24,10 +28,12 @@ from collections.abc import Callable
 
 import torch
 
+from pyronas.bo.wl import wl_features
 from pyronas.errors import ConfigError
 from pyronas.nn.spaces import SearchSpace
 
-ENCODINGS = ("onehot", "paths", "paths_noskip")
+ENCODINGS = ("onehot", "paths", "paths_noskip", "wl")
+WL_MAX_CELLS = 100_000
 
 
 def routes(space: SearchSpace) -> list[tuple[int, ...]]:
@@ -56,6 +62,9 @@ def check_encoding(space: SearchSpace, encoding: str) -> None:
                                  or len(space.cell_kinds) != 1 or space.output != "last"):
         raise ConfigError(f"bo.encoding: {encoding!r} needs a single-input cell with every edge kept and the last "
                           f"node as output (NAS-Bench-201-like); space {space.name!r} is not one. Use encoding: onehot")
+    if encoding == "wl" and space.size() > WL_MAX_CELLS:
+        raise ConfigError(f"bo.encoding: 'wl' builds its label vocabulary over every cell, at most {WL_MAX_CELLS:,}; "
+                          f"space {space.name!r} has {space.size():,}. Use encoding: onehot")
 
 
 def path_features(space: SearchSpace, drop_skip: bool = False) -> tuple[list[tuple[str, ...]], list[list[int]]]:
@@ -75,11 +84,22 @@ def path_features(space: SearchSpace, drop_skip: bool = False) -> tuple[list[tup
     return list(names), by_feature  # type: ignore[return-value]
 
 
-def encoder(space: SearchSpace, encoding: str = "onehot") -> Callable[[torch.Tensor], torch.Tensor]:
+def encoder(
+    space: SearchSpace, encoding: str = "onehot", wl_iterations: int = 1
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The map from one-hot rows ``[N, edges * ops]`` (``SearchSpace.encode``) to the GP's inputs."""
     check_encoding(space, encoding)
     if encoding == "onehot":
         return lambda X: X
+    if encoding == "wl":
+        _, phi = wl_features(space, wl_iterations)
+        place = space.num_ops ** torch.arange(space.num_edges - 1, -1, -1)  # row of the op indices (edge 0 slowest)
+
+        def encode_wl(X: torch.Tensor) -> torch.Tensor:
+            idx = X.view(X.shape[0], space.num_edges, space.num_ops).argmax(-1)
+            return phi[(idx * place).sum(1)].to(X.dtype)
+
+        return encode_wl
     _, by_feature = path_features(space, drop_skip=encoding == "paths_noskip")
 
     def encode(X: torch.Tensor) -> torch.Tensor:

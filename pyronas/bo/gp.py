@@ -1,22 +1,9 @@
 """Gaussian-process surrogate of Bayesian-optimisation NAS, built on ``pyro.contrib.gp``.
 
 Snoek et al. (2012), "Practical Bayesian Optimization of Machine Learning Algorithms": a GP with a
-constant mean ``m``, an ARD kernel of amplitude ``theta_0`` and length scales ``theta_1..theta_D``, and
-Gaussian observation noise ``nu`` -- ``D + 3`` hyperparameters. Kernels: ARD squared exponential
-
-    K_SE(x, x') = theta_0 exp(-r^2 / 2),          r^2 = sum_d (x_d - x'_d)^2 / theta_d^2,
-
-ARD Matern-5/2 (the default)
-
-    K_M52(x, x') = theta_0 (1 + sqrt(5 r^2) + 5 r^2 / 3) exp(-sqrt(5 r^2)),
-
-and, for one-hot cells (``E`` edges, one op each), the exponentiated Hamming (overlap) kernel with one length
-scale per edge (``hamming``; the categorical kernel of CoCaBO, Ru et al. 2020, with ARD over the edges)
-
-    K_H(x, x') = theta_0 exp(-sum_e [x_e != x'_e] / theta_e^2),
-
-which is the SE kernel of the one-hot vectors with the length scales of an edge's ops tied: ``E`` length
-scales instead of ``E x ops``.
+constant mean ``m``, a kernel of amplitude ``theta_0`` and length scales ``theta_1..theta_D``
+(``pyronas.bo.kernels``: ARD Matern-5/2, ARD SE, exponentiated Hamming, exponentiated WL), and Gaussian
+observation noise ``nu`` -- ``D + 3`` hyperparameters.
 
 Observations are standardised and the hyperparameters get weakly-informative priors (log-normal
 length scales, amplitude and noise; normal mean), so that automatic relevance determination can
@@ -39,49 +26,13 @@ from pyro.infer import MCMC, NUTS
 from pyro.nn import PyroParam, PyroSample
 from torch.distributions import constraints
 
-from pyronas.registry import Registry
+from pyronas.bo.kernels import KERNELS, lengthscale_dim
 
 logger = logging.getLogger(__name__)
 
 # Keep GP parameters inside their modules, away from Pyro's global param store (two GPs built in
 # one process would otherwise share "kernel.lengthscale" etc. through it).
 _local_params = pyro.settings.context(module_local_params=True)
-
-KERNELS: Registry[type[gp.kernels.Isotropy]] = Registry(
-    "GP kernel",
-    "a pyro.contrib.gp stationary kernel class; __init__(input_dim, variance, lengthscale)",
-    base=gp.kernels.Kernel,
-)
-KERNELS.register("matern52", gp.kernels.Matern52)
-KERNELS.register("se", gp.kernels.RBF)
-
-
-@KERNELS.register("hamming")
-class Hamming(gp.kernels.Isotropy):
-    """``K_H(x, x') = theta_0 exp(-sum_e [x_e != x'_e] / theta_e^2)`` on one-hot encodings of ``E`` edges
-    (``E = lengthscale.numel()``, ``input_dim / E`` ops per edge); one matrix product:
-    ``sum_e [x_e != x'_e] / theta_e^2 = sum_e 1 / theta_e^2 - x^T diag(w) x'`` with ``w`` = ``1 / theta_e^2``
-    repeated over edge ``e``'s ops."""
-
-    def forward(self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False) -> torch.Tensor:
-        """The kernel matrix k(X, Z) (``diag``: its diagonal k(x, x))."""
-        if diag:
-            return self._diag(X)
-        Z = X if Z is None else Z
-        inv = self.lengthscale.reshape(-1).pow(-2)
-        if X.shape[1] % inv.numel():
-            raise ValueError(f"hamming kernel: {X.shape[1]} inputs are not {inv.numel()} one-hot edges")
-        w = inv.repeat_interleave(X.shape[1] // inv.numel())
-        mismatch = (inv.sum() - (X * w) @ Z.T).clamp_min(0.0)
-        return self.variance * torch.exp(-mismatch)
-
-
-def lengthscale_dim(kernel: str, X: torch.Tensor) -> int:
-    """Number of length scales of ``kernel`` on inputs ``X``: one per input, or (``hamming``) one per
-    one-hot edge (the number of ones in a row)."""
-    if kernel == "hamming":
-        return int(round(float(X[0].sum()))) if X.shape[0] else 1
-    return X.shape[1]
 
 
 @dataclass

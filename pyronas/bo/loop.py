@@ -101,7 +101,7 @@ class BayesOpt:
                               f"bo.exhaustive_max = {cfg.exhaustive_max}); {space.name!r} has {space.size()}. "
                               "Set local_radius: 0 (its candidate pool already mutates the best)")
         self._all_idx = enumerate_op_indices(space) if self._enumerable else None
-        self._encode = encoder(space, cfg.encoding)  # one-hot rows -> the GP's inputs (bo.encoding)
+        self._encode = encoder(space, cfg.encoding, cfg.wl_iterations)  # one-hot rows -> the GP's inputs
         self._all_X = self._encode(encode_op_indices(space, self._all_idx)) if self._enumerable else None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)

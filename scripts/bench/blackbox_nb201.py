@@ -28,7 +28,7 @@ from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
 # Method names: random, re, ls (local search),
-# bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip][-log][-rep|-repK][-inc|-chal][-exact]
+# bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
 #   [-afterK][-initK][-refitK][-localK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K).
 # GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal
@@ -61,6 +61,8 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
             settings.update(encoding="paths")
         if "pathsnoskip" in variants:  # path encoding with skip_connect dropped from the op sequences
             settings.update(encoding="paths_noskip")
+        if "wl" in variants:  # NAS-BOWL's WL features (h = 1) and the exponentiated WL kernel (pyronas.bo.kernels)
+            settings.update(encoding="wl", kernel="wl")
         if "inc" in variants:  # with -rep: also verify the GP's noisy incumbent (bo.replicate_also)
             settings.update(replicate_also="incumbent")
         if "chal" in variants:  # with -rep: also verify the LUCB challenger (bo.replicate_also)
@@ -80,16 +82,18 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
                 settings.update(local_radius=int(v[5:]))
             elif v.startswith("init") and v[4:].isdigit():  # initial random design of K cells (default 10)
                 settings.update(n_init=int(v[4:]))
+            elif v.startswith("wl") and v[2:].isdigit():  # WL features of K iterations and the WL kernel
+                settings.update(encoding="wl", kernel="wl", wl_iterations=int(v[2:]))
             elif v.startswith("refit") and v[5:].isdigit():  # MAP hypers re-fitted every K-th proposal (default 10)
                 settings.update(refit_every=int(v[5:]))
-        numbered = ("rep", "after", "init", "refit", "local")
+        numbered = ("rep", "after", "init", "refit", "local", "wl")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
-        unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "inc", "chal", "exact"}
+        unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "wl", "inc", "chal", "exact"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
-                             "known: full, nuts, hamming, paths, pathsnoskip, log, rep, inc, chal, exact, rep<K>, "
-                             "after<K>, init<K>, refit<K>, local<K>")
+                             "known: full, nuts, hamming, paths, pathsnoskip, wl, log, rep, inc, chal, exact, rep<K>, "
+                             "after<K>, init<K>, refit<K>, local<K>, wl<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

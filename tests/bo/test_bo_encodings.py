@@ -106,7 +106,8 @@ def test_a_map_fit_that_fails_everywhere_falls_back_to_its_starting_point(monkey
     """A fit that ends on a non-positive-definite kernel (loss inf) leaves garbage parameters; with no finite fit
     the loop keeps the unoptimised starting point (the priors' medians at the first fit), not the garbage."""
     import pyronas.bo.loop as loop
-    from pyronas.bo.gp import GPHypers, default_hypers, lengthscale_dim
+    from pyronas.bo.gp import GPHypers, default_hypers
+    from pyronas.bo.kernels import lengthscale_dim
 
     real = loop.fit_map
 

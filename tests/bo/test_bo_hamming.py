@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from pyronas.bo.candidates import encode_op_indices, enumerate_op_indices, row_of
-from pyronas.bo.gp import KERNELS, GPHypers, fit_map, lengthscale_dim
+from pyronas.bo.gp import GPHypers, fit_map
+from pyronas.bo.kernels import KERNELS, lengthscale_dim
 from pyronas.bo.loop import BayesOpt, BOConfig
 from pyronas.bo.targets import SyntheticObjective
 from pyronas.nn.spaces import Genotype, get_space
