@@ -159,7 +159,7 @@ def run_bo_async(bo, workers: int, address: str | None = None, num_cpus: int | N
     ``bo`` is a ``pyronas.bo.BayesOpt``; its objective must be picklable. Returns ``bo.finish()``.
     """
     from pyronas.bo.candidates import key
-    from pyronas.bo.loop import Evaluation
+    from pyronas.bo.runfolder import Evaluation
 
     ray = _init(address, num_cpus)
     remote = ray.remote(num_cpus=cpus_per_job)(_call)

@@ -15,19 +15,18 @@ the leader instead of maximising the acquisition; the GP is conditioned on every
 architecture's observed value is the mean of its evaluations throughout (best observed, the incumbent's
 ``observed``, the random-acquisition result). What the kernel sees of a cell: ``pyronas.bo.encodings``.
 
-Outputs: ``evaluations.jsonl`` (index, arch, genotype, value, time, wall), ``trajectory.json`` (per
-evaluation: best observed value; per fitted model: the noisy incumbent = evaluated point with the highest
-posterior mean), ``genotype.json`` (the final incumbent).
+Outputs (``pyronas.bo.runfolder``): ``evaluations.jsonl`` (index, arch, genotype, value, time, wall),
+``trajectory.json`` (per evaluation: best observed value; per fitted model: the noisy incumbent = evaluated point
+with the highest posterior mean), ``genotype.json`` (the final incumbent).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -47,29 +46,17 @@ from pyronas.bo.config import BOConfig
 from pyronas.bo.encodings import check_encoding, encoder
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
 from pyronas.bo.leader import cell_means, leader, running_leaders
+from pyronas.bo.runfolder import Evaluation, append_evaluation, read_evaluations, read_incumbents, write_json
 from pyronas.bo.verify import challenger, incumbent_to_verify, leader_to_verify
 from pyronas.errors import ConfigError
-from pyronas.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
 from pyronas.nn.spaces import Genotype, SearchSpace, get_space
 
 logger = logging.getLogger(__name__)
 
+
 def gp_priors(cfg: BOConfig) -> GPPriors:
     """``bo.priors`` (e.g. ``{lengthscale: [loc, scale], noise: [loc, scale]}``) as ``GPPriors``."""
     return GPPriors(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.priors.items()})
-
-
-@dataclass
-class Evaluation:
-    """One evaluated architecture (a line of evaluations.jsonl): index, key, genotype, value, seconds in the objective,
-    unix time."""
-
-    index: int
-    arch: str
-    genotype: dict
-    value: float
-    time: float  # seconds spent in the objective
-    wall: float  # unix time when recorded
 
 
 class BayesOpt:
@@ -109,25 +96,16 @@ class BayesOpt:
 
     # ---------------------------------------------------------------- state
     def _load(self) -> None:
-        path = self.out_dir / "evaluations.jsonl"
-        if path.exists():
-            rows = read_jsonl(path)  # a torn last line (a kill during the append) is dropped with a warning
-            self.evaluations = [Evaluation(**r) for r in rows]
-            # this file is the run's state: rewritten whole, so the next append does not follow a torn line
-            atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-            logger.info("resumed %d evaluations from %s", len(self.evaluations), path)
+        self.evaluations = read_evaluations(self.out_dir)
         resume = getattr(self.objective, "resume", None)  # e.g. TrainObjective: how often each arch was trained
         if callable(resume):
             resume([ev.arch for ev in self.evaluations])
-        tpath = self.out_dir / "trajectory.json"
-        if tpath.exists():
-            with open(tpath) as f:
-                self.incumbents = [r for r in json.load(f)["incumbents"] if r["n"] <= len(self.evaluations)]
+        self.incumbents = read_incumbents(self.out_dir, len(self.evaluations))
 
     def _record(self, ev: Evaluation) -> None:
         self.evaluations.append(ev)
         if self.out_dir is not None:
-            append_jsonl(self.out_dir / "evaluations.jsonl", asdict(ev))
+            append_evaluation(self.out_dir, ev)
         if self.board is not None:  # value, time, index, best so far and the cell, stamped at ev.wall
             best = max(m for m, _ in self.cell_means().values())  # best_observed()[-1], without the whole curve
             row = {k: v for k, v in asdict(ev).items() if k != "wall"} | {"best_observed": best}
@@ -137,10 +115,7 @@ class BayesOpt:
         """Record an evaluation made outside ``step`` (asynchronous workers) and update the trajectory."""
         self._record(ev)
         if self.out_dir is not None:
-            self._write_json("trajectory.json", self.trajectory())
-
-    def _write_json(self, name: str, obj) -> None:
-        atomic_write_json(self.out_dir / name, obj, indent=2)
+            write_json(self.out_dir, "trajectory.json", self.trajectory())
 
     def cell_means(self) -> dict[str, tuple[float, int]]:
         """``arch -> (mean value, number of evaluations)``, in the order the architectures were first evaluated."""
@@ -314,7 +289,7 @@ class BayesOpt:
             new.append(ev)
             logger.info("eval %d: %.4f %s", ev.index, value, ev.arch)
         if self.out_dir is not None:
-            self._write_json("trajectory.json", self.trajectory())
+            write_json(self.out_dir, "trajectory.json", self.trajectory())
         return new
 
     def run(self) -> Genotype:
@@ -340,8 +315,8 @@ class BayesOpt:
         if self.board is not None:
             self.board.close()
         if self.out_dir is not None:
-            self._write_json("trajectory.json", self.trajectory())
-            self._write_json("genotype.json", {**genotype.to_dict(), "value": means[best.arch][0]})
+            write_json(self.out_dir, "trajectory.json", self.trajectory())
+            write_json(self.out_dir, "genotype.json", {**genotype.to_dict(), "value": means[best.arch][0]})
         return genotype
 
 

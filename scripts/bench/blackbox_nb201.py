@@ -29,8 +29,9 @@ from pyronas.bench.nb201 import load_table
 
 # Method names: random, re, ls (local search),
 # bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
-#   [-afterK][-initK][-refitK][-localK]
-# (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K).
+#   [-afterK][-initK][-refitK][-localK][-xiK|-xidK]
+# (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K;
+# -xiK: EI margin xi = K / 100 of the standardised observations' sd, -xidK: the same decreasing to 0).
 # GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal
 # with 50 L-BFGS iterations (the GP is conditioned on all data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)
@@ -84,16 +85,20 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
                 settings.update(n_init=int(v[4:]))
             elif v.startswith("wl") and v[2:].isdigit():  # WL features of K iterations and the WL kernel
                 settings.update(encoding="wl", kernel="wl", wl_iterations=int(v[2:]))
+            elif v.startswith("xid") and v[3:].isdigit():  # EI margin xi = K / 100 sd, decreasing to 0 (Kushner)
+                settings.update(xi=int(v[3:]) / 100, xi_schedule="decreasing")
+            elif v.startswith("xi") and v[2:].isdigit():  # EI margin xi = K / 100 (standardised units), constant
+                settings.update(xi=int(v[2:]) / 100)
             elif v.startswith("refit") and v[5:].isdigit():  # MAP hypers re-fitted every K-th proposal (default 10)
                 settings.update(refit_every=int(v[5:]))
-        numbered = ("rep", "after", "init", "refit", "local", "wl")
+        numbered = ("rep", "after", "init", "refit", "local", "wl", "xi", "xid")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
         unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "wl", "inc", "chal", "exact"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
                              "known: full, nuts, hamming, paths, pathsnoskip, wl, log, rep, inc, chal, exact, rep<K>, "
-                             "after<K>, init<K>, refit<K>, local<K>, wl<K>")
+                             "after<K>, init<K>, refit<K>, local<K>, wl<K>, xi<K>, xid<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

@@ -70,7 +70,7 @@ def test_train_objective_trains_a_repeat_with_another_seed_and_resumes_the_count
 
 
 def _evaluation(genotype, index):
-    from pyronas.bo.loop import Evaluation
+    from pyronas.bo.runfolder import Evaluation
 
     return Evaluation(index, key(genotype), genotype.to_dict(), 0.5, 0.0, 0.0)
 
@@ -78,7 +78,7 @@ def _evaluation(genotype, index):
 def _evaluated(values: dict[tuple[int, ...], list[float]], also: str) -> BayesOpt:
     """A BayesOpt whose evaluations are ``values`` (op tuple -> observed values), in order, replicate 3."""
     from pyronas.bo.candidates import decode_op_indices
-    from pyronas.bo.loop import Evaluation
+    from pyronas.bo.runfolder import Evaluation
 
     bo = BayesOpt(NB201, lambda g: 0.0, BOConfig(budget=99, n_init=2, replicate=3, replicate_also=also,
                                                  kernel="hamming", map_steps=20), seed=0)
