@@ -69,7 +69,8 @@ class BOConfig:
     #: δ of the GP-UCB κ schedule.
     ucb_delta: float = 0.1
     #: GP kernel (pyronas.bo.kernels.KERNELS): ARD matern52 or se, hamming (one-hot cells, one length scale per
-    #: edge), wl (exponentiated normalised WL kernel, with encoding: wl).
+    #: edge), hamming_additive (hamming plus its first-order additive part), wl (exponentiated normalised WL kernel,
+    #: with encoding: wl).
     kernel: str = "matern52"  # a name in pyronas.bo.kernels.KERNELS
     #: What the kernel sees of a cell (pyronas.bo.encodings): the one-hot op per edge, or the path encoding of
     #: BANANAS (op sequences of input-to-output routes; paths_noskip drops skip_connect from them). Paths need a
@@ -144,8 +145,10 @@ class BOConfig:
 
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"bo.encoding: unknown {self.encoding!r}; known: {', '.join(ENCODINGS)}")
-        if self.kernel == "hamming" and self.encoding != "onehot":
-            raise ConfigError(f"bo.kernel: hamming counts edges whose one-hot op differs, so it needs encoding: "
+        from pyronas.bo.kernels import ONEHOT_KERNELS
+
+        if self.kernel in ONEHOT_KERNELS and self.encoding != "onehot":
+            raise ConfigError(f"bo.kernel: {self.kernel} counts edges whose one-hot op differs, so it needs encoding: "
                               f"onehot (got {self.encoding!r}); use kernel: matern52 or se with path encodings")
         if self.kernel == "wl" and self.encoding != "wl":
             raise ConfigError(f"bo.kernel: wl is the kernel of unit-norm WL features, so it needs encoding: wl (got "

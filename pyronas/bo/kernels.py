@@ -15,7 +15,13 @@ edge (``hamming``; the categorical kernel of CoCaBO, Ru et al. 2020, with ARD ov
 
     K_H(x, x') = theta_0 exp(-sum_e [x_e != x'_e] / theta_e^2),
 
-which is the SE kernel of the one-hot vectors with the length scales of an edge's ops tied, and, on unit-norm
+which is the SE kernel of the one-hot vectors with the length scales of an edge's ops tied; its sum with its own
+first-order additive part (``hamming_additive``; Duvenaud, Nickisch & Rasmussen 2011, "Additive Gaussian
+Processes", orders 1 and ``E`` with equal weights)
+
+    K_HA(x, x') = theta_0 / 2 [ exp(-sum_e [x_e != x'_e] / theta_e^2) + (1 / E) sum_e exp(-[x_e != x'_e] / theta_e^2) ],
+
+whose additive half carries an edge's op effect from one context to another (main effects), and, on unit-norm
 Weisfeiler-Lehman features (``bo.encoding: wl``, ``pyronas.bo.wl``), the exponentiated WL kernel (``wl``)
 
     K_WL(x, x') = theta_0 exp(-(1 - <x, x'>) / theta_1^2),
@@ -32,7 +38,10 @@ import torch
 
 from pyronas.registry import Registry
 
-__all__ = ["KERNELS", "Hamming", "WL", "lengthscale_dim"]
+__all__ = ["KERNELS", "ONEHOT_KERNELS", "Hamming", "HammingAdditive", "WL", "lengthscale_dim"]
+
+#: Kernels that count mismatched edges of one-hot cells (``bo.encoding: onehot`` only; one length scale per edge).
+ONEHOT_KERNELS = ("hamming", "hamming_additive")
 
 KERNELS: Registry[type[gp.kernels.Isotropy]] = Registry(
     "GP kernel",
@@ -63,6 +72,26 @@ class Hamming(gp.kernels.Isotropy):
         return self.variance * torch.exp(-mismatch)
 
 
+@KERNELS.register("hamming_additive")
+class HammingAdditive(gp.kernels.Isotropy):
+    """``K_HA(x, x') = theta_0 / 2 [prod_e k_e(x, x') + mean_e k_e(x, x')]``, ``k_e = exp(-[x_e != x'_e] / theta_e^2)``
+    on one-hot encodings of ``E = lengthscale.numel()`` edges: the exponentiated Hamming kernel plus its first-order
+    additive part, one length scale per edge shared by both."""
+
+    def forward(self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False) -> torch.Tensor:
+        """The kernel matrix k(X, Z) (``diag``: its diagonal k(x, x) = theta_0)."""
+        if diag:
+            return self._diag(X)
+        Z = X if Z is None else Z
+        inv = self.lengthscale.reshape(-1).pow(-2)
+        E = inv.numel()
+        if X.shape[1] % E:
+            raise ValueError(f"hamming_additive kernel: {X.shape[1]} inputs are not {E} one-hot edges")
+        match = torch.einsum("neo,meo->nme", X.reshape(X.shape[0], E, -1), Z.reshape(Z.shape[0], E, -1))
+        log_k = -(1.0 - match).clamp_min(0.0) * inv  # log k_e, [N, M, E]
+        return self.variance * 0.5 * (log_k.sum(-1).exp() + log_k.exp().mean(-1))
+
+
 @KERNELS.register("wl")
 class WL(gp.kernels.Isotropy):
     """``K_WL(x, x') = theta_0 exp(-(1 - <x, x'>) / theta_1^2)`` on unit-norm rows (the exponentiated normalised
@@ -78,9 +107,9 @@ class WL(gp.kernels.Isotropy):
 
 
 def lengthscale_dim(kernel: str, X: torch.Tensor) -> int:
-    """Number of length scales of ``kernel`` on inputs ``X``: one per input, (``hamming``) one per one-hot edge
+    """Number of length scales of ``kernel`` on inputs ``X``: one per input, (``hamming*``) one per one-hot edge
     (the number of ones in a row), or (``wl``) one."""
-    if kernel == "hamming":
+    if kernel in ONEHOT_KERNELS:
         return int(round(float(X[0].sum()))) if X.shape[0] else 1
     if kernel == "wl":
         return 1

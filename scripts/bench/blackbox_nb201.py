@@ -28,7 +28,7 @@ from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
 # Method names: random, re, ls (local search),
-# bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
+# bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-hamadd|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
 #   [-afterK][-initK][-refitK][-localK][-xiK|-xidK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K;
 # -xiK: EI margin xi = K / 100 of the standardised observations' sd, -xidK: the same decreasing to 0).
@@ -56,8 +56,10 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
             settings = dict(n_init=BO_SETTINGS["n_init"], acquisition=acq)
         if "nuts" in variants:  # NUTS hyperparameter samples, integrated acquisition
             settings.update(hypers="nuts")
-        if "hamming" in variants:  # exponentiated Hamming kernel, one length scale per edge (pyronas.bo.gp)
+        if "hamming" in variants:  # exponentiated Hamming kernel, one length scale per edge (pyronas.bo.kernels)
             settings.update(kernel="hamming")
+        if "hamadd" in variants:  # the Hamming kernel plus its first-order additive part (pyronas.bo.kernels)
+            settings.update(kernel="hamming_additive")
         if "paths" in variants:  # BANANAS path encoding of the cell (pyronas.bo.encodings)
             settings.update(encoding="paths")
         if "pathsnoskip" in variants:  # path encoding with skip_connect dropped from the op sequences
@@ -94,11 +96,11 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
         numbered = ("rep", "after", "init", "refit", "local", "wl", "xi", "xid")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
-        unknown -= {"full", "nuts", "hamming", "log", "paths", "pathsnoskip", "wl", "inc", "chal", "exact"}
+        unknown -= {"full", "nuts", "hamming", "hamadd", "log", "paths", "pathsnoskip", "wl", "inc", "chal", "exact"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
-                             "known: full, nuts, hamming, paths, pathsnoskip, wl, log, rep, inc, chal, exact, rep<K>, "
-                             "after<K>, init<K>, refit<K>, local<K>, wl<K>, xi<K>, xid<K>")
+                             "known: full, nuts, hamming, hamadd, paths, pathsnoskip, wl, log, rep, inc, chal, exact, "
+                             "rep<K>, after<K>, init<K>, refit<K>, local<K>, wl<K>, xi<K>, xid<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

@@ -13,6 +13,7 @@ from pyronas.bo.gp import GPHypers, fit_map
 from pyronas.bo.kernels import KERNELS, lengthscale_dim
 from pyronas.bo.loop import BayesOpt, BOConfig
 from pyronas.bo.targets import SyntheticObjective
+from pyronas.errors import ConfigError
 from pyronas.nn.spaces import Genotype, get_space
 
 NB201 = get_space("nb201")
@@ -39,6 +40,27 @@ def test_hamming_kernel_equals_brute_force_and_tied_se():
     assert lengthscale_dim("hamming", A) == 6 and lengthscale_dim("matern52", A) == 30
     with pytest.raises(ValueError, match="are not 4 one-hot edges"):
         KERNELS["hamming"](input_dim=30, lengthscale=torch.ones(4))(A)
+
+
+@pyro.settings.context(module_local_params=True)
+def test_hamming_additive_kernel_equals_its_definition_and_is_positive_definite():
+    """K_HA = theta_0 / 2 [prod_e k_e + mean_e k_e], k_e = exp(-[a_e != b_e] / theta_e^2), by brute force."""
+    ia, A = _cells(7, 0)
+    ib, B = _cells(4, 1)
+    ls = torch.tensor([0.5, 1.0, 1.5, 2.0, 0.8, 3.0])
+    k = KERNELS["hamming_additive"](input_dim=30, variance=torch.tensor(1.7), lengthscale=ls.clone())
+
+    def k_e(a, b, e):
+        return math.exp(-float(a[e] != b[e]) / float(ls[e]) ** 2)
+
+    brute = torch.tensor([[1.7 / 2 * (math.prod(k_e(a, b, e) for e in range(6)) + sum(k_e(a, b, e) for e in range(6))
+                                      / 6) for b in ib] for a in ia])
+    assert torch.allclose(k(A, B), brute, atol=1e-6)
+    assert torch.allclose(k(A, diag=True), torch.full((7,), 1.7)) and torch.allclose(k(A).diagonal(), k(A, diag=True))
+    assert torch.linalg.eigvalsh(k(A).double()).min() > 0
+    assert lengthscale_dim("hamming_additive", A) == 6
+    with pytest.raises(ConfigError, match="bo.kernel: hamming_additive counts edges .* needs encoding: onehot"):
+        BOConfig(kernel="hamming_additive", encoding="paths")
 
 
 def test_map_fit_has_one_lengthscale_per_edge_and_finds_the_relevant_edge():
