@@ -1,5 +1,6 @@
-"""Black-box NAS baselines on a NAS-Bench-201 validation table: random search, regularised evolution and
-GP Bayesian optimisation (``pyronas.bo.loop.BayesOpt``), each a sequence of queried cells.
+"""Black-box NAS baselines on a NAS-Bench-201 validation table: random search, regularised evolution, local search
+and GP Bayesian optimisation (``pyronas.bo.loop.BayesOpt``), each a sequence of queried cells (BANANAS, the neural
+ensemble predictor: ``pyronas.bench.bananas``).
 
 A query of cell ``c`` observes one training seed's validation accuracy of ``c`` (the seed drawn uniformly:
 ``NB201Table.sample``), as an optimiser training the cell once would; the search keeps the cell with the
@@ -78,6 +79,11 @@ def mutate(ops: tuple[int, ...], n_ops: int, rng: np.random.Generator) -> tuple[
     return tuple(child)
 
 
+def neighbours(ops: tuple[int, ...], n_ops: int = 5) -> list[tuple[int, ...]]:
+    """Every cell one edge away from ``ops`` (``len(ops) * (n_ops - 1)`` of them), edge by edge, op by op."""
+    return [ops[:e] + (o,) + ops[e + 1:] for e in range(len(ops)) for o in range(n_ops) if o != ops[e]]
+
+
 def regularized_evolution(
     table, budget: int, rng: np.random.Generator, population_size: int = 20, sample_size: int = 5,
     n_ops: int = 5, on_cycle: Callable[[deque], None] | None = None,
@@ -130,11 +136,9 @@ def local_search(table, budget: int, rng: np.random.Generator, n_ops: int = 5) -
     current = fresh()
     current_value = query(current)
     while len(trace.rows) < budget:
-        ops = cell_from_index(current)
-        neighbours = [cell_index(ops[:e] + (o,) + ops[e + 1:]) for e in range(len(ops)) for o in range(n_ops)
-                      if o != ops[e]]
+        near = [cell_index(n) for n in neighbours(cell_from_index(current), n_ops)]
         best, best_value = None, -np.inf
-        for row in rng.permutation(neighbours):
+        for row in rng.permutation(near):
             if len(trace.rows) >= budget:
                 break
             if int(row) in seen:

@@ -27,7 +27,7 @@ import torch
 from pyronas.bench import blackbox as bb
 from pyronas.bench.nb201 import load_table
 
-# Method names: random, re, ls (local search),
+# Method names: random, re, ls (local search), bananas (pyronas.bench.bananas),
 # bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-hamadd|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
 #   [-afterK][-initK][-refitK][-localK][-xiK|-xidK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K;
@@ -47,6 +47,10 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
         trace = bb.random_search(table, budget, rng)
     elif method == "ls":
         trace = bb.local_search(table, budget, rng)
+    elif method == "bananas":  # White et al. (2021): ensemble of MLPs on the path encoding, ITS, mutation
+        from pyronas.bench.bananas import bananas
+
+        trace = bananas(table, budget, rng)
     elif method == "re":
         trace = bb.regularized_evolution(table, budget, rng, population_size=20, sample_size=5)
     elif method.startswith("bo-"):

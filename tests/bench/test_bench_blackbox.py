@@ -6,35 +6,11 @@ import numpy as np
 import pytest
 
 from pyronas.bench import blackbox as bb
-from pyronas.bench.nb201 import NUM_CELLS, NB201Table, cell_from_index
-
-
-class AdditiveTable:
-    """True value = Σ_edges w[edge, op] (one best op per edge), observed with seed noise (3 seeds per cell)."""
-
-    def __init__(self, seed=0, noise=0.1):
-        rng = np.random.default_rng(seed)
-        w = rng.normal(size=(6, 5))
-        ops = np.array([cell_from_index(r) for r in range(NUM_CELLS)])
-        self.mean = w[np.arange(6), ops].sum(1)
-        self.val_acc = self.mean[:, None] + noise * rng.normal(size=(NUM_CELLS, 3))
-        self.val_acc -= self.val_acc.mean(1, keepdims=True) - self.mean[:, None]  # seed mean = true value
-        self.best = self.mean.max()
-        self.n_seeds = np.full(NUM_CELLS, 3)
-
-    def sample(self, row, rng):
-        return float(self.val_acc[row, rng.integers(3)])
-
-    sample_seed = NB201Table.sample_seed  # the real table's seed draw (GP-BO's re-queries)
+from pyronas.bench.nb201 import NUM_CELLS, cell_from_index
 
 
 def _edges_changed(row_a, row_b):
     return sum(a != b for a, b in zip(cell_from_index(row_a), cell_from_index(row_b), strict=True))
-
-
-@pytest.fixture(scope="module")
-def table():
-    return AdditiveTable()
 
 
 def test_best_so_far_against_brute_force(table):
@@ -143,7 +119,7 @@ def test_bayesian_optimisation_log_error_warps_what_the_gp_sees_not_the_trace(ta
     seen = []
     real = loop.BayesOpt._record
     monkeypatch.setattr(loop.BayesOpt, "_record", lambda self, ev: (seen.append(ev.value), real(self, ev)))
-    shifted = AdditiveTable()
+    shifted = type(table)()
     shifted.val_acc, shifted.mean = shifted.val_acc + 90.0, shifted.mean + 90.0  # accuracies (%) below 100
     trace = bb.bayesian_optimisation(shifted, 7, seed=1, log_error=True, n_init=5, kernel="hamming", map_steps=10)
     assert all(v in shifted.val_acc[r] for r, v in zip(trace.rows, trace.observed, strict=True))
