@@ -1,8 +1,8 @@
 """Kernels of the BO surrogate (``bo.kernel``), registered in ``KERNELS``.
 
 Every kernel is a ``pyro.contrib.gp`` kernel built as ``cls(input_dim=D, variance=theta_0, lengthscale=theta)``
-with ``lengthscale_dim(name, X)`` length scales; ``pyronas.bo.gp`` gives them priors and fits them. Snoek et al.
-(2012): ARD squared exponential
+with ``lengthscale_dim(name, X)`` length scales (one per input for a kernel registered under a new name);
+``pyronas.bo.gp`` gives them priors and fits them. Snoek et al. (2012): ARD squared exponential
 
     K_SE(x, x') = theta_0 exp(-r^2 / 2),          r^2 = sum_d (x_d - x'_d)^2 / theta_d^2,
 
