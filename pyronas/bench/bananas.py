@@ -25,25 +25,24 @@ import numpy as np
 import torch
 
 from pyronas.bench.blackbox import Trace
-from pyronas.bench.nb201 import NUM_CELLS, cell_from_index
+from pyronas.bench.nb201 import NUM_CELLS
+from pyronas.bo.candidates import encode_op_indices, enumerate_op_indices, within
+from pyronas.bo.encodings import encoder
 from pyronas.bo.leader import cell_means
+from pyronas.nn.spaces import get_space
 
 
 @functools.lru_cache(maxsize=1)
-def all_cells() -> np.ndarray:
+def all_cells() -> torch.Tensor:
     """Op indices ``[15625, 6]`` of every NAS-Bench-201 cell, rows in ``cell_index`` order (built once)."""
-    return np.array([cell_from_index(r) for r in range(NUM_CELLS)])
+    return enumerate_op_indices(get_space("nb201"))
 
 
 @functools.lru_cache(maxsize=1)
 def path_table() -> torch.Tensor:
     """Path encodings ``[15625, 84]`` of every NAS-Bench-201 cell, rows in ``cell_index`` order (built once)."""
-    from pyronas.bo.candidates import encode_op_indices, enumerate_op_indices
-    from pyronas.bo.encodings import encoder
-    from pyronas.nn.spaces import get_space
-
     space = get_space("nb201")
-    return encoder(space, "paths")(encode_op_indices(space, enumerate_op_indices(space)))
+    return encoder(space, "paths")(encode_op_indices(space, all_cells()))
 
 
 class Ensemble(torch.nn.Module):
@@ -94,11 +93,10 @@ def mutation_candidates(best: list[int], queried: set[int], n: int, rng: np.rand
     ``best``, with the smallest ``r >= 1`` that leaves at least ``n`` (all that are left when even ``r = 6`` leaves
     fewer)."""
     ops = all_cells()[:n_rows]
-    dist = (ops[:, None, :] != ops[best][None]).sum(-1).min(1)
     fresh = np.ones(len(ops), dtype=bool)
     fresh[list(queried)] = False
     for r in range(1, ops.shape[1] + 1):
-        pool = np.flatnonzero(fresh & (dist <= r))
+        pool = np.flatnonzero(fresh & within(ops, ops[best], r).numpy())
         if len(pool) >= n:
             break
     return [int(c) for c in rng.choice(pool, size=min(n, len(pool)), replace=False)]

@@ -138,15 +138,12 @@ class BOConfig:
             raise ValueError(f"bo.acquisition: unknown {self.acquisition!r}; known: {', '.join(ACQUISITIONS)}")
         if self.hypers not in ("map", "nuts"):
             raise ValueError(f"bo.hypers: unknown {self.hypers!r}; known: map, nuts")
-        from pyronas.bo.kernels import KERNELS  # pyro's GP module, only when a BO section is built
+        from pyronas.bo.encodings import ENCODINGS
+        from pyronas.bo.kernels import KERNELS, ONEHOT_KERNELS  # pyro's GP module, only when a BO section is built
 
         KERNELS.get(self.kernel, "bo.kernel")
-        from pyronas.bo.encodings import ENCODINGS
-
         if self.encoding not in ENCODINGS:
             raise ConfigError(f"bo.encoding: unknown {self.encoding!r}; known: {', '.join(ENCODINGS)}")
-        from pyronas.bo.kernels import ONEHOT_KERNELS
-
         if self.kernel in ONEHOT_KERNELS and self.encoding != "onehot":
             raise ConfigError(f"bo.kernel: {self.kernel} counts edges whose one-hot op differs, so it needs encoding: "
                               f"onehot (got {self.encoding!r}); use kernel: matern52 or se with path encodings")

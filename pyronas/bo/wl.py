@@ -23,10 +23,10 @@ the same routes share features; labels propagate along the edges' direction (pre
 from __future__ import annotations
 
 import functools
-import itertools
 
 import torch
 
+from pyronas.bo.candidates import enumerate_op_indices
 from pyronas.nn.spaces import SearchSpace
 
 
@@ -76,7 +76,7 @@ def wl_features(space: SearchSpace, h: int) -> tuple[dict[str, int], torch.Tenso
     (one pass over the 15,625 NAS-Bench-201 cells takes about 2 s at ``h = 1``)."""
     vocab: dict[str, int] = {}
     rows: list[dict[int, int]] = []
-    for idx in itertools.product(range(space.num_ops), repeat=space.num_edges):
+    for idx in enumerate_op_indices(space).tolist():
         counts: dict[int, int] = {}
         for lab in wl_labels(*op_graph(space, tuple(space.ops[i] for i in idx)), h):
             col = vocab.setdefault(lab, len(vocab))
