@@ -59,6 +59,16 @@ def gp_priors(cfg: BOConfig) -> GPPriors:
     return GPPriors(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.priors.items()})
 
 
+def check_space(space: SearchSpace, cfg: BOConfig) -> None:
+    """Refuse ``bo`` settings that ``space`` cannot have, before any data is read: an encoding it has no routes for
+    (``pyronas.bo.encodings.check_encoding``), or ``local_radius`` on a space too large to enumerate."""
+    check_encoding(space, cfg.encoding)
+    if cfg.local_radius > 0 and not can_enumerate(space, cfg.exhaustive_max):
+        raise ConfigError(f"bo.local_radius: needs a space whose architectures can be enumerated (at most "
+                          f"bo.exhaustive_max = {cfg.exhaustive_max}); {space.name!r} has {space.size()}. "
+                          "Set local_radius: 0 (its candidate pool already mutates the best)")
+
+
 class BayesOpt:
     """The BO-NAS loop over ``space`` maximising ``objective(genotype) -> float``."""
 
@@ -82,11 +92,8 @@ class BayesOpt:
         self.incumbents: list[dict] = []
         self._hypers: GPHypers | None = None
         self._fits = 0
+        check_space(space, cfg)
         self._enumerable = can_enumerate(space, cfg.exhaustive_max)
-        if cfg.local_radius > 0 and not self._enumerable:
-            raise ConfigError(f"bo.local_radius: needs a space whose architectures can be enumerated (at most "
-                              f"bo.exhaustive_max = {cfg.exhaustive_max}); {space.name!r} has {space.size()}. "
-                              "Set local_radius: 0 (its candidate pool already mutates the best)")
         self._all_idx = enumerate_op_indices(space) if self._enumerable else None
         self._encode = encoder(space, cfg.encoding, cfg.wl_iterations)  # one-hot rows -> the GP's inputs
         self._all_X = self._encode(encode_op_indices(space, self._all_idx)) if self._enumerable else None
@@ -328,7 +335,7 @@ def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         cfg.save(out / "config.yaml")
-    check_encoding(get_space(cfg.space), cfg.bo.encoding)  # before build_objective reads any data
+    check_space(get_space(cfg.space), cfg.bo)  # before build_objective reads any data
     from pyronas.bo.targets import build_objective
 
     bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out,

@@ -177,3 +177,20 @@ def test_local_radius_keeps_the_acquisition_near_the_best_cells():
         BOConfig(local_radius=-1)
     with pytest.raises(ConfigError, match="bo.local_radius: needs a space whose architectures can be enumerated"):
         BayesOpt(get_space("darts"), obj, BOConfig(local_radius=1), seed=0)
+
+
+@pytest.mark.parametrize("bo", [{"local_radius": 1}, {"encoding": "paths", "kernel": "se"}])
+def test_run_bo_refuses_what_the_space_cannot_have_before_reading_data(tmp_path, monkeypatch, bo):
+    """``bo.local_radius`` on a space too large to enumerate and a path encoding of the DARTS cell are refused by
+    ``run_bo`` before ``build_objective`` loads a dataset."""
+    import pyronas.bo.targets as targets
+    from pyronas.bo.loop import run_bo
+    from pyronas.config import load_config
+
+    def no_data(cfg):
+        raise AssertionError("build_objective ran before the space checks")
+
+    monkeypatch.setattr(targets, "build_objective", no_data)
+    cfg = load_config(name="bo-refuse", space="darts", bo=bo)
+    with pytest.raises(ConfigError, match=f"bo.{next(iter(bo))}"):
+        run_bo(cfg, tmp_path / "run")
