@@ -155,7 +155,7 @@ def local_search(table, budget: int, rng: np.random.Generator, n_ops: int = 5) -
 
 
 def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: bool = False,
-                          noise_free: bool = False, **bo_settings) -> Trace:
+                          noise_free: bool = False, proxy: np.ndarray | None = None, **bo_settings) -> Trace:
     """GP-BO (``pyronas.bo.loop.BayesOpt``, all 15,625 cells enumerated as candidates) whose objective
     queries the table; ``bo_settings`` are ``BOConfig`` fields (acquisition, hypers, n_init, ...).
 
@@ -165,6 +165,9 @@ def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: 
 
     ``noise_free`` (a diagnostic, not a search anyone could run): a query observes the cell's seed-mean accuracy,
     so what remains of the regret is the search's, not the seed noise's.
+
+    ``proxy``: a training-free score per cell (row order, e.g. ``nb201.synflow_scores()``), for
+    ``init_design="zero_cost"`` (the loop's ``proxy``).
 
     A cell's first query draws its seed as ``table.sample`` does (same random stream, so runs without
     ``replicate`` reproduce); a re-query (``bo_settings["replicate"] > 1`` re-evaluates the leader) draws
@@ -188,7 +191,8 @@ def bayesian_optimisation(table: NB201Table, budget: int, seed: int, log_error: 
         trace.add(row, value)
         return -float(np.log(100.0 - value)) if log_error else value
 
-    bo = BayesOpt(get_space("nb201"), objective, BOConfig(budget=budget, **bo_settings), seed=seed)
+    score = None if proxy is None else (lambda genotype: float(proxy[cell_index(genotype)]))
+    bo = BayesOpt(get_space("nb201"), objective, BOConfig(budget=budget, **bo_settings), seed=seed, proxy=score)
     bo.run()
     row_of_arch = {ev.arch: row for ev, row in zip(bo.evaluations, trace.rows, strict=True)}
     trace.incumbents = [(inc["n"], row_of_arch[inc["arch"]]) for inc in bo.incumbents]

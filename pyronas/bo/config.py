@@ -53,6 +53,12 @@ class BOConfig:
     budget: int = 50
     #: Uniformly random architectures evaluated before the GP proposes.
     n_init: int = 5
+    #: Initial design: random (n_init uniformly random architectures) or zero_cost (the n_init with the highest
+    #: SynFlow score at initialisation among `init_pool` uniformly random ones: the zero-cost warm-up of Abdelfattah
+    #: et al. 2021; needs objective.kind: train, whose network it scores, no data read).
+    init_design: Literal["random", "zero_cost"] = "random"
+    #: Uniformly random architectures scored by the proxy for init_design: zero_cost.
+    init_pool: int = 500
     #: Architectures proposed per round (later picks of a batch see fantasised outcomes of earlier ones).
     batch_size: int = 1
     #: Acquisition function: expected improvement, probability of improvement, GP-UCB, Thompson sampling (one
@@ -154,6 +160,14 @@ class BOConfig:
             raise ConfigError(f"bo.wl_iterations: must be >= 0 (got {self.wl_iterations})")
         if min(self.batch_size, self.budget, self.n_init, self.refit_every) < 1:
             raise ValueError("bo.batch_size, bo.budget, bo.n_init and bo.refit_every must be >= 1")
+        if self.init_design not in ("random", "zero_cost"):
+            raise ConfigError(f"bo.init_design: unknown {self.init_design!r}; known: random, zero_cost")
+        if self.init_design == "zero_cost" and self.init_pool < self.n_init:
+            raise ConfigError(f"bo.init_pool: the zero-cost initial design keeps the n_init = {self.n_init} best of "
+                              f"init_pool random architectures, so init_pool must be >= n_init (got {self.init_pool})")
+        if self.init_design == "zero_cost" and self.objective.kind != "train":
+            raise ConfigError(f"bo.init_design: zero_cost scores each architecture's network at initialisation, so it "
+                              f"needs bo.objective.kind: train (got {self.objective.kind!r}); use init_design: random")
         if self.replicate_also not in ("none", "incumbent", "challenger"):
             raise ConfigError(f"bo.replicate_also: unknown {self.replicate_also!r}; known: none, incumbent, challenger")
         if self.local_radius < 0:

@@ -1,6 +1,6 @@
 """Bayesian-optimisation NAS baseline (Brochu et al. tutorial; Snoek et al. 2012).
 
-The loop: ``n_init`` uniformly random architectures, then repeatedly fit the GP surrogate
+The loop: ``n_init`` uniformly random architectures (or the zero-cost warm-up, ``pyronas.bo.design``), then repeatedly fit the GP surrogate
 (``pyronas.bo.gp``) on the one-hot encodings and standardised values, maximise the (integrated)
 acquisition (``pyronas.bo.acquisition``) over a discrete candidate set (``pyronas.bo.candidates``),
 evaluate the chosen batch, and append every evaluation to ``evaluations.jsonl``. With ``batch_size > 1``
@@ -43,6 +43,7 @@ from pyronas.bo.candidates import (
     within,
 )
 from pyronas.bo.config import BOConfig
+from pyronas.bo.design import random_architectures, zero_cost_design
 from pyronas.bo.encodings import check_encoding, encoder
 from pyronas.bo.gp import GPHypers, GPPosterior, GPPriors, Standardizer, fit_map, fit_nuts
 from pyronas.bo.leader import cell_means, leader, running_leaders
@@ -80,8 +81,13 @@ class BayesOpt:
         seed: int = 0,
         out_dir: str | Path | None = None,
         tensorboard: bool = False,
+        proxy: Callable[[Genotype], float] | None = None,
     ):
-        self.space, self.objective, self.cfg, self.seed = space, objective, cfg, seed
+        if cfg.init_design == "zero_cost" and proxy is None:
+            raise ValueError("bo.init_design: zero_cost needs proxy=, a training-free score of a genotype (run_bo "
+                             "passes SynFlow on the objective's network)")
+        self.space, self.objective, self.cfg, self.seed, self.proxy = space, objective, cfg, seed, proxy
+        self._warm: list[Genotype] | None = None
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.board = None  # TensorBoard log of each evaluation (``output.tensorboard``)
         if tensorboard and self.out_dir is not None:
@@ -243,6 +249,11 @@ class BayesOpt:
                 return [self._genotype_of(lead)]
         if len(self.evaluations) < cfg.n_init or cfg.acquisition == "random":
             q = min(q, cfg.n_init - len(self.evaluations)) if cfg.acquisition != "random" else q
+            if cfg.init_design == "zero_cost" and cfg.acquisition != "random":
+                seen = {ev.arch for ev in self.evaluations} | set(pending_archs)
+                picks = [c for c in self.zero_cost_design() if key(c) not in seen][:q]
+                if picks:  # else (asynchronous workers hold the rest of the design) a random one
+                    return picks
             return self._random_new(q, g, pending)
         X, y, st, hypers = self.fit()
         self.incumbents.append(self._incumbent(X, y, st, hypers))
@@ -271,17 +282,16 @@ class BayesOpt:
             return [decode_op_indices(self.space, idx[c]) for c in chosen]
         return [cands[c] for c in chosen]
 
+    def zero_cost_design(self) -> list[Genotype]:
+        """``bo.init_design: zero_cost``'s ``n_init`` architectures (``pyronas.bo.design``), best first. The pool is
+        drawn under the run's seed alone, so a resumed run rebuilds the same design."""
+        if self._warm is None:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 - 1)  # not an iteration seed (those are >= 0)
+            self._warm = zero_cost_design(self.space, self.proxy, self.cfg.n_init, self.cfg.init_pool, g)
+        return self._warm
+
     def _random_new(self, q: int, g: torch.Generator, pending: Sequence[Genotype] = ()) -> list[Genotype]:
-        seen = {ev.arch for ev in self.evaluations} | {key(p) for p in pending}
-        out: list[Genotype] = []
-        for _ in range(1000 * q):
-            if len(out) == q:
-                break
-            c = self.space.random_genotype(g)
-            if key(c) not in seen:
-                seen.add(key(c))
-                out.append(c)
-        return out
+        return random_architectures(self.space, q, g, {ev.arch for ev in self.evaluations} | {key(p) for p in pending})
 
     # ---------------------------------------------------------------- loop
     def step(self) -> list[Evaluation]:
@@ -338,6 +348,8 @@ def run_bo(cfg, out_dir: str | Path, resume: bool = False) -> Genotype:
     check_space(get_space(cfg.space), cfg.bo)  # before build_objective reads any data
     from pyronas.bo.targets import build_objective
 
-    bo = BayesOpt(get_space(cfg.space), build_objective(cfg), cfg.bo, seed=cfg.seed, out_dir=out,
-                  tensorboard=cfg.output.tensorboard)
+    objective = build_objective(cfg)
+    proxy = objective.synflow if cfg.bo.init_design == "zero_cost" else None  # a train objective (BOConfig checks)
+    bo = BayesOpt(get_space(cfg.space), objective, cfg.bo, seed=cfg.seed, out_dir=out,
+                  tensorboard=cfg.output.tensorboard, proxy=proxy)
     return bo.run()

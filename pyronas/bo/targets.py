@@ -144,6 +144,15 @@ class TrainObjective:
         for a in archs:
             self.counts[a] = self.counts.get(a, 0) + 1
 
+    def synflow(self, genotype: Genotype) -> float:
+        """SynFlow (Tanaka et al. 2020) of the network this objective trains, at its initialisation under ``seed``:
+        the training-free score of ``bo.init_design: zero_cost`` (needs no data: an all-ones input)."""
+        from pyronas.select.proxies import score_genotype
+
+        x = torch.ones(1, *self.data[0].shape[1:])
+        return score_genotype(genotype, "synflow", x, torch.zeros(1, dtype=torch.long), C=self.C, layers=self.layers,
+                              num_classes=self.num_classes, seed=self.seed)
+
     def __call__(self, genotype: Genotype) -> float:
         from pyronas.nn.network import Network
 

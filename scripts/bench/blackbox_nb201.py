@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from pyronas.bench import blackbox as bb
-from pyronas.bench.nb201 import load_table
+from pyronas.bench.nb201 import load_table, synflow_scores
 
 # Method names: random, re, ls (local search), bananas (pyronas.bench.bananas),
 # bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-hamadd|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
@@ -95,16 +95,18 @@ def run_one(method: str, dataset: str, seed: int, budget: int) -> dict:
                 settings.update(xi=int(v[3:]) / 100, xi_schedule="decreasing")
             elif v.startswith("xi") and v[2:].isdigit():  # EI margin xi = K / 100 (standardised units), constant
                 settings.update(xi=int(v[2:]) / 100)
+            elif v.startswith("zc") and v[2:].isdigit():  # zero-cost warm-up: best 10 by SynFlow of K random cells
+                settings.update(init_design="zero_cost", init_pool=int(v[2:]), proxy=synflow_scores())
             elif v.startswith("refit") and v[5:].isdigit():  # MAP hypers re-fitted every K-th proposal (default 10)
                 settings.update(refit_every=int(v[5:]))
-        numbered = ("rep", "after", "init", "refit", "local", "wl", "xi", "xid")
+        numbered = ("rep", "after", "init", "refit", "local", "wl", "xi", "xid", "zc")
         unknown = {v for v in variants if not (v == "rep" or any(v.startswith(n) and v[len(n):].isdigit()
                                                                   for n in numbered))}
         unknown -= {"full", "nuts", "hamming", "hamadd", "log", "paths", "pathsnoskip", "wl", "inc", "chal", "exact"}
         if unknown:
             raise SystemExit(f"error: unknown GP-BO variant(s) {sorted(unknown)} in {method!r}; "
                              "known: full, nuts, hamming, hamadd, paths, pathsnoskip, wl, log, rep, inc, chal, exact, "
-                             "rep<K>, after<K>, init<K>, refit<K>, local<K>, wl<K>, xi<K>, xid<K>")
+                             "rep<K>, after<K>, init<K>, refit<K>, local<K>, wl<K>, xi<K>, xid<K>, zc<K>")
         trace = bb.bayesian_optimisation(table, budget, seed, **settings)
     else:
         raise SystemExit(f"unknown method {method!r}")

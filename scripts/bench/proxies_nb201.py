@@ -22,12 +22,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from pyronas.bench.nb201 import cell_from_index, cell_string, load_table
+from pyronas.bench.nb201 import SYNFLOW_SCORES, cell_from_index, cell_string, load_table
 from pyronas.io import atomic_write_json
 from pyronas.nn.spaces import Genotype
 from pyronas.select.proxies import score_genotype
 
-CACHE = Path(__file__).resolve().parents[2] / "pyronas" / "bench" / "data" / "synflow_nb201_c16n5.json"
+CACHE = SYNFLOW_SCORES
 
 
 def main(argv: list[str] | None = None) -> None:
