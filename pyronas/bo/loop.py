@@ -1,8 +1,8 @@
 """Bayesian-optimisation NAS baseline (Brochu et al. tutorial; Snoek et al. 2012).
 
-The loop: ``n_init`` uniformly random architectures (or the zero-cost warm-up, ``pyronas.bo.design``), then repeatedly fit the GP surrogate
-(``pyronas.bo.gp``) on the one-hot encodings and standardised values, maximise the (integrated)
-acquisition (``pyronas.bo.acquisition``) over a discrete candidate set (``pyronas.bo.candidates``),
+The loop: ``n_init`` uniformly random architectures (or the zero-cost warm-up, ``pyronas.bo.design``), then
+repeatedly fit the GP surrogate (``pyronas.bo.gp``) on the one-hot encodings and standardised values, maximise the
+(integrated) acquisition (``pyronas.bo.acquisition``) over a discrete candidate set (``pyronas.bo.candidates``),
 evaluate the chosen batch, and append every evaluation to ``evaluations.jsonl``. With ``batch_size > 1``
 the batch is chosen greedily, each next point maximising EI integrated over fantasised outcomes of the
 points already chosen (pending). The loop is resumable from its output directory: the evaluations file

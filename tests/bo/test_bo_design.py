@@ -97,7 +97,7 @@ def test_train_objective_synflow_scores_its_network_without_data():
     obj = TrainObjective(NB201, (x, y, x, y), C=4, layers=1)
 
     def cell(op):
-        return Genotype.from_nb201_string("|{0}~0|+|{0}~0|{0}~1|+|{0}~0|{0}~1|{0}~2|".format(op))
+        return Genotype.from_nb201_string(f"|{op}~0|+|{op}~0|{op}~1|+|{op}~0|{op}~1|{op}~2|")
 
     none, c1, c3 = (obj.synflow(cell(op)) for op in ("none", "nor_conv_1x1", "nor_conv_3x3"))
     assert none == 0.0 and 0.0 < c1 < c3
