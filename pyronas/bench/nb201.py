@@ -14,6 +14,7 @@ strings and floats can be built, so a pickle that would call a function is refus
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import json
@@ -232,11 +233,14 @@ def row_ops(row: int) -> tuple[int, ...]:
     return cell_from_index(row)
 
 
+@functools.lru_cache(maxsize=2)
 def synflow_scores(path: str | Path = SYNFLOW_SCORES) -> np.ndarray:
-    """The cached SynFlow score of each cell, by row (``cell_index``); NaN for a cell not scored."""
+    """The cached SynFlow score of each cell, by row (``cell_index``); NaN for a cell not scored. Read once per
+    process and path, like ``load_table``; the array is read-only."""
     scores = json.loads(Path(path).read_text())["scores"]
     out = np.full(NUM_CELLS, np.nan)
     out[[int(r) for r in scores]] = list(scores.values())
+    out.setflags(write=False)
     return out
 
 

@@ -29,9 +29,10 @@ from pyronas.bench.nb201 import load_table, synflow_scores
 
 # Method names: random, re, ls (local search), bananas (pyronas.bench.bananas),
 # bo-<ei|ucb|pi|ts>[-full][-nuts][-hamming|-hamadd|-paths|-pathsnoskip|-wl|-wlK][-log][-rep|-repK][-inc|-chal][-exact]
-#   [-afterK][-initK][-refitK][-localK][-xiK|-xidK]
+#   [-afterK][-initK][-refitK][-localK][-xiK|-xidK][-zcK]
 # (-rep: bo.replicate = the table's most seeds per cell, 3; -repK: replicate = K; -afterK: replicate_after = K;
-# -xiK: EI margin xi = K / 100 of the standardised observations' sd, -xidK: the same decreasing to 0).
+# -xiK: EI margin xi = K / 100 of the standardised observations' sd, -xidK: the same decreasing to 0;
+# -zcK: zero-cost warm-up, the initial design is the 10 best SynFlow-scored of K random cells).
 # GP-BO settings of the runs: MAP hypers warm-started from the previous fit, re-optimised every 10th proposal
 # with 50 L-BFGS iterations (the GP is conditioned on all data at every proposal).
 BO_SETTINGS = dict(n_init=10, map_restart=False, refit_every=10, map_steps=50)

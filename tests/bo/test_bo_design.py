@@ -10,6 +10,7 @@ from pyronas.bench.nb201 import NUM_CELLS, cell_from_index, op_indices
 from pyronas.bo.candidates import key
 from pyronas.bo.design import random_architectures, zero_cost_design
 from pyronas.bo.loop import BayesOpt, BOConfig
+from pyronas.bo.runfolder import read_evaluations
 from pyronas.bo.targets import SyntheticObjective, TrainObjective
 from pyronas.errors import ConfigError
 from pyronas.nn.spaces import Genotype, get_space
@@ -122,12 +123,6 @@ def test_run_bo_hands_the_objectives_synflow_to_the_zero_cost_design(tmp_path, m
     cfg = load_config(name="bo-zc", space="nb201", bo={"budget": 3, "n_init": 3, "init_design": "zero_cost",
                                                         "init_pool": 400})
     run_bo(cfg, tmp_path / "run")
-    seen = [json_line["arch"] for json_line in _evaluations(tmp_path / "run")]
+    seen = [ev.arch for ev in read_evaluations(tmp_path / "run")]
     expected = BayesOpt(NB201, Objective(), cfg.bo, seed=cfg.seed, proxy=f).zero_cost_design()
     assert seen == [key(c) for c in expected]
-
-
-def _evaluations(out):
-    import json
-
-    return [json.loads(line) for line in (out / "evaluations.jsonl").read_text().splitlines()]
