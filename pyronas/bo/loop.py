@@ -249,12 +249,7 @@ class BayesOpt:
                 return [self._genotype_of(lead)]
         if len(self.evaluations) < cfg.n_init or cfg.acquisition == "random":
             q = min(q, cfg.n_init - len(self.evaluations)) if cfg.acquisition != "random" else q
-            if cfg.init_design == "zero_cost" and cfg.acquisition != "random":
-                seen = {ev.arch for ev in self.evaluations} | set(pending_archs)
-                picks = [c for c in self.zero_cost_design() if key(c) not in seen][:q]
-                if picks:  # else (asynchronous workers hold the rest of the design) a random one
-                    return picks
-            return self._random_new(q, g, pending)
+            return self._initial(q, g, pending_archs)
         X, y, st, hypers = self.fit()
         self.incumbents.append(self._incumbent(X, y, st, hypers))
         if cfg.replicate_also != "none" and cfg.replicate > 1 and len(self.evaluations) >= cfg.replicate_after:
@@ -290,8 +285,16 @@ class BayesOpt:
             self._warm = zero_cost_design(self.space, self.proxy, self.cfg.n_init, self.cfg.init_pool, g)
         return self._warm
 
-    def _random_new(self, q: int, g: torch.Generator, pending: Sequence[Genotype] = ()) -> list[Genotype]:
-        return random_architectures(self.space, q, g, {ev.arch for ev in self.evaluations} | {key(p) for p in pending})
+    def _initial(self, q: int, g: torch.Generator, pending: Sequence[str]) -> list[Genotype]:
+        """``q`` new architectures, none evaluated or ``pending`` (keys): the zero-cost design's next ones, else
+        (``init_design: random``, ``acquisition: random``, or asynchronous workers holding the rest of the design)
+        uniformly random ones."""
+        seen = {ev.arch for ev in self.evaluations} | set(pending)
+        if self.cfg.init_design == "zero_cost" and self.cfg.acquisition != "random":
+            picks = [c for c in self.zero_cost_design() if key(c) not in seen][:q]
+            if picks:
+                return picks
+        return random_architectures(self.space, q, g, seen)
 
     # ---------------------------------------------------------------- loop
     def step(self) -> list[Evaluation]:
